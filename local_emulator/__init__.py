@@ -1,0 +1,1 @@
+"""Runs every function and every backing service offline on one machine (`make dev`)."""

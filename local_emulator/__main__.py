@@ -1,0 +1,74 @@
+"""``python -m local_emulator`` (``make dev``): start backing services, serve every function.
+
+PostgreSQL and Redis are started here on free ports unless ``POSTGRES_URL`` /
+``REDIS_URL`` are given; everything started is stopped on Ctrl-C or SIGTERM.
+State lives under ``LOCAL_STATE_DIR`` (default ``.local/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from local_emulator.backing import PostgresServer, RedisServer
+
+log = logging.getLogger("local_emulator")
+
+
+def start_backing(stack: ExitStack, state_dir: Path) -> None:
+    """Start what is not configured and export its URL to the functions' settings."""
+    if not os.environ.get("POSTGRES_URL"):
+        pg = PostgresServer(state_dir / "postgres")
+        os.environ["POSTGRES_URL"] = pg.start()
+        stack.callback(pg.stop)
+        log.info("PostgreSQL started on port %s (data in %s)", pg.port, pg.data_dir)
+    if not os.environ.get("REDIS_URL"):
+        redis = RedisServer(state_dir / "redis")
+        os.environ["REDIS_URL"] = redis.start()
+        stack.callback(redis.stop)
+        log.info("Redis started on port %s", redis.port)
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    state_dir = Path(os.environ.get("LOCAL_STATE_DIR", ".local")).resolve()
+    os.environ["LOCAL_STATE_DIR"] = str(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = int(os.environ.get("PORT", "8080"))
+
+    from convoinsight.settings import load_settings
+
+    load_settings()  # fail fast, before starting anything, on a bad setting
+    with ExitStack() as stack:
+        start_backing(stack, state_dir)
+        from local_emulator.server import build_app, function_names
+
+        server = make_server("127.0.0.1", port, build_app(), threaded=True)
+        stop = threading.Event()
+
+        def shutdown(signum, _frame):
+            log.info("signal %s: stopping", signum)
+            stop.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+        base = f"http://127.0.0.1:{server.server_port}/api/v1"
+        print(f"ConvoInsight local emulator serving {', '.join(function_names())} under {base}/<function>/",
+              flush=True)
+        print(f"Ready when {base}/health/ready answers 200. Ctrl-C stops everything.", flush=True)
+        server.serve_forever()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

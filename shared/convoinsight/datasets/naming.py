@@ -1,0 +1,54 @@
+"""Names that become storage paths and SQL identifiers, validated or normalised."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from convoinsight.errors import BadRequest
+
+DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_domain(domain: str) -> str:
+    if not DOMAIN.match(domain or ""):
+        raise BadRequest("a domain name is 1-64 letters, digits, _ or -, starting with a letter or digit",
+                         code="invalid_domain")
+    return domain
+
+
+def check_dataset_name(name: str) -> str:
+    """An explicit dataset name: it is the SQL table name, so it must already be a plain identifier."""
+    lowered = (name or "").strip().lower()
+    if not IDENTIFIER.match(lowered):
+        raise BadRequest("a dataset name is 1-63 lower-case letters, digits or _, not starting with a digit",
+                         code="invalid_dataset_name")
+    return lowered
+
+
+def to_identifier(text: str, fallback: str = "column") -> str:
+    """Normalise any label to a SQL-safe identifier: ``"Order Date (UTC)"`` -> ``order_date_utc``."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    ident = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+    if not ident:
+        ident = fallback
+    if ident[0].isdigit():
+        ident = f"{fallback}_{ident}"
+    return ident[:63]
+
+
+def unique_identifiers(labels: list[str]) -> list[str]:
+    """Identifiers for a header row, made unique with numeric suffixes (``amount``, ``amount_2``)."""
+    seen: set[str] = set()
+    result = []
+    for label in labels:
+        base = to_identifier(label)
+        ident, n = base, 2
+        while ident in seen:
+            suffix = f"_{n}"
+            ident = base[: 63 - len(suffix)] + suffix
+            n += 1
+        seen.add(ident)
+        result.append(ident)
+    return result

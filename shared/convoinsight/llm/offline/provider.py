@@ -1,0 +1,122 @@
+"""The offline planner as a litellm custom provider (model ``convoinsight/offline-planner``).
+
+It answers each agent's contract deterministically from the JSON context in
+the user message, so the pipeline runs the same code with or without a model.
+The agent is told apart by the ``X-ConvoInsight-Agent`` header, as any gateway would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from litellm import CustomLLM
+from litellm.types.utils import ModelResponse
+
+from convoinsight.charts.suggest import suggest_spec
+from convoinsight.llm.jsonout import extract_json
+from convoinsight.llm.offline import planner
+
+_CHAT = re.compile(r"^\s*(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening)|who are you|"
+                   r"what can you do|help)\b", re.IGNORECASE)
+
+
+def _context(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            try:
+                return extract_json(str(message.get("content", "")))
+            except ValueError:
+                return {}
+    return {}
+
+
+def answer(agent: str, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The offline answer of one agent to its context."""
+    return _AGENTS[agent](ctx)
+
+
+def _router(ctx: dict[str, Any]) -> dict[str, Any]:
+    question, datasets = ctx.get("question", ""), ctx.get("datasets", [])
+    plan = planner.plan_query(question, datasets) if datasets else None
+    if plan is None and (_CHAT.match(question) or not datasets):
+        return {"route": "chat", "datasets": [], "chart": "none", "analysis": False}
+    hint = ctx.get("chart_hint") or "auto"
+    chart = hint if hint != "auto" else (plan or {}).get("chart", "auto")
+    names = [plan["table"]] if plan else [d["name"] for d in datasets]
+    return {"route": "data", "datasets": names, "chart": chart if chart else "auto", "analysis": True}
+
+
+def _orchestrator(ctx: dict[str, Any]) -> dict[str, Any]:
+    question = ctx.get("question", "")
+    return {
+        "manipulator_prompt": question,
+        "visualizer_prompt": f"Chart the result of: {question}",
+        "analyzer_prompt": f"Summarise the result of: {question}",
+        "compiler_instruction": "Answer directly, then list the key facts.",
+    }
+
+
+def _manipulator(ctx: dict[str, Any]) -> dict[str, Any]:
+    if ctx.get("error"):  # the planner's SQL is deterministic: retrying the same would fail the same way
+        return {"sql": "", "explanation": "The offline planner cannot repair this query."}
+    plan = planner.plan_query(ctx.get("question", ""), ctx.get("datasets", []))
+    if plan is None:
+        return {"sql": "", "explanation": "Without a language model I can answer only simple questions. "
+                + planner.capabilities()}
+    return {"sql": plan["sql"], "explanation": plan["explanation"]}
+
+
+def _visualizer(ctx: dict[str, Any]) -> dict[str, Any]:
+    title = ctx.get("question", "").strip().rstrip("?")[:80]
+    spec = suggest_spec(ctx.get("columns", []), ctx.get("chart", "auto"), ctx.get("row_count", 0), title)
+    return {"spec": spec, "title": title}
+
+
+def _analyzer(ctx: dict[str, Any]) -> dict[str, Any]:
+    return planner.summarize(ctx.get("question", ""), ctx.get("columns", []), ctx.get("rows", []),
+                             ctx.get("row_count", 0))
+
+
+def _compiler(ctx: dict[str, Any]) -> dict[str, Any]:
+    question, datasets = ctx.get("question", ""), ctx.get("datasets", [])
+    plan = planner.plan_query(question, datasets) if datasets else None
+    follow = planner.follow_ups(question, datasets, plan)[:4] if datasets else []
+    if ctx.get("route") == "chat":
+        text = "I answer questions about your datasets. " + planner.capabilities()
+        return {"answer": text, "follow_ups": follow}
+    status = ctx.get("sql_status")
+    if status != "ok":
+        reason = ctx.get("sql_error") or ctx.get("explanation") or "no query could be written"
+        verb = "was refused by the safety check" if status == "refused" else "could not be answered"
+        return {"answer": f"This question {verb}: {reason}", "follow_ups": follow}
+    analysis = ctx.get("analysis") or {}
+    parts = [analysis.get("summary") or f"The result has {ctx.get('row_count', 0)} rows."]
+    parts += [f"- {insight}" for insight in analysis.get("insights", [])]
+    return {"answer": "\n\n".join(parts[:1]) + ("\n\n" + "\n".join(parts[1:]) if parts[1:] else ""),
+            "follow_ups": follow}
+
+
+_AGENTS = {
+    "router": _router,
+    "orchestrator": _orchestrator,
+    "manipulator": _manipulator,
+    "visualizer": _visualizer,
+    "analyzer": _analyzer,
+    "compiler": _compiler,
+}
+
+
+class OfflinePlannerLLM(CustomLLM):
+    def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        headers = {k.lower(): v for k, v in (kwargs.get("headers") or {}).items()}
+        agent = headers.get("x-convoinsight-agent", "")
+        if agent not in _AGENTS:
+            content = json.dumps({"error": f"the offline planner does not serve agent {agent!r}"})
+        else:
+            content = json.dumps(answer(agent, _context(kwargs.get("messages") or [])), default=str)
+        response = kwargs.get("model_response") or ModelResponse()
+        response.choices[0].message.content = content
+        response.model = "offline-planner"
+        return response

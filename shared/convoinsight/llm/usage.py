@@ -1,0 +1,39 @@
+"""Usage of one job: model calls, tokens, cost, cache hits. Thread-safe (parallel stages share it)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class UsageMeter:
+    llm_calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+    fallbacks: int = 0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, agent: str, model: str, tokens: int, cost: float, latency_ms: float) -> None:
+        with self._lock:
+            self.llm_calls += 1
+            self.tokens += tokens
+            self.cost_usd += cost
+            self.calls.append({"agent": agent, "model": model, "tokens": tokens, "latency_ms": round(latency_ms, 1)})
+
+    def add_fallback(self) -> None:
+        with self._lock:
+            self.fallbacks += 1
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "llm_calls": self.llm_calls,
+                "tokens": self.tokens,
+                "cost_usd": round(self.cost_usd, 6),
+                "cache_hits": self.cache_hits,
+                "fallbacks": self.fallbacks,
+            }

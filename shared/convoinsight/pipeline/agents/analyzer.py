@@ -1,0 +1,25 @@
+"""Analyzer: a short summary and insights of the result table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convoinsight.pipeline.context import RESULT_ROWS_FOR_ANALYSIS, result_columns
+from convoinsight.pipeline.deps import StageDeps
+from convoinsight.pipeline.state import JobState
+
+
+def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
+    table = state.table
+    if not table or not (state.route or {}).get("analysis", True):
+        return {"analysis": None}
+    context = {
+        "question": state.question,
+        "instruction": (state.plan or {}).get("analyzer_prompt", ""),
+        "sql": state.sql,
+        "columns": result_columns(state),
+        "rows": table["rows"][:RESULT_ROWS_FOR_ANALYSIS],
+        "row_count": table["row_count"],
+    }
+    out = deps.ask("analyzer", context, state)
+    return {"analysis": {"summary": out["summary"], "insights": [str(i) for i in out.get("insights", [])][:6]}}

@@ -1,0 +1,31 @@
+"""Compiler: the final markdown answer and 2 to 4 follow-up questions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convoinsight.pipeline.context import dataset_view, history_view
+from convoinsight.pipeline.deps import StageDeps
+from convoinsight.pipeline.state import JobState
+
+
+def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
+    table = state.table or {}
+    context = {
+        "question": state.question,
+        "route": (state.route or {}).get("route", "data"),
+        "instruction": (state.plan or {}).get("compiler_instruction", ""),
+        "history": history_view(state),
+        "datasets": [dataset_view(d) for d in state.routed_datasets()],
+        "sql": state.sql,
+        "sql_status": state.sql_status,
+        "sql_error": state.sql_error,
+        "explanation": state.explanation,
+        "row_count": table.get("row_count", 0),
+        "table_preview": {"columns": table.get("columns", []), "rows": table.get("rows", [])[:10]},
+        "analysis": state.analysis,
+        "chart_title": (state.chart or {}).get("title"),
+    }
+    out = deps.ask("compiler", context, state)
+    follow_ups = [str(f).strip() for f in out.get("follow_ups", []) if str(f).strip()][:4]
+    return {"answer": str(out["answer"]), "follow_ups": follow_ups}

@@ -1,0 +1,53 @@
+"""The synchronous runner: chains the stages in-process.
+
+router -> orchestrator -> manipulator -> (visualizer || analyzer) -> compiler.
+A chat question goes from the router straight to the compiler. Each stage is
+``(state, deps) -> update``; the runner applies updates and times stages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from convoinsight.pipeline.agents import analyzer, compiler, manipulator, orchestrator, router, visualizer
+from convoinsight.pipeline.deps import StageDeps
+from convoinsight.pipeline.state import JobState
+
+Stage = Callable[[JobState, StageDeps], dict[str, Any]]
+STAGE_FUNCTIONS: dict[str, Stage] = {
+    "router": router.run,
+    "orchestrator": orchestrator.run,
+    "manipulator": manipulator.run,
+    "visualizer": visualizer.run,
+    "analyzer": analyzer.run,
+    "compiler": compiler.run,
+}
+
+
+def _timed(name: str, state: JobState, deps: StageDeps) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    update = STAGE_FUNCTIONS[name](state, deps)
+    return update, round((time.perf_counter() - started) * 1000, 1)
+
+
+def _apply(state: JobState, name: str, update: dict[str, Any], ms: float) -> JobState:
+    return state.model_copy(update={**update, "timings": {**state.timings, name: ms}})
+
+
+def run_sync(state: JobState, deps: StageDeps) -> JobState:
+    for name in ("router",):
+        state = _apply(state, name, *_timed(name, state, deps))
+    if (state.route or {}).get("route") == "data":
+        for name in ("orchestrator", "manipulator"):
+            state = _apply(state, name, *_timed(name, state, deps))
+        if state.sql_status == "ok":
+            # The two read the same table and write disjoint fields: run them side by side.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+                futures = {name: pool.submit(_timed, name, state, deps) for name in ("visualizer", "analyzer")}
+                results = {name: f.result() for name, f in futures.items()}
+            for name, (update, ms) in results.items():
+                state = _apply(state, name, update, ms)
+    return _apply(state, "compiler", *_timed("compiler", state, deps))

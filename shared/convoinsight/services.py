@@ -1,0 +1,100 @@
+"""Backend clients, created lazily on first use and cached per process.
+
+Nothing here connects at import time (cold starts, and tests swap the
+settings). ``get_services(settings)`` returns one ``Services`` per settings
+object; tests build their own with ``Services(settings)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from convoinsight.errors import ConfigError, ServiceUnavailable
+from convoinsight.settings import Settings
+
+if TYPE_CHECKING:  # imported lazily: only the functions that use them pay the import
+    import redis
+
+    from convoinsight.storage.blobs import BlobStore
+    from convoinsight.storage.documents import DocumentStore
+
+
+class Services:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._documents: DocumentStore | None = None
+        self._blobs: BlobStore | None = None
+        self._redis: redis.Redis | None = None
+        self._pool = None
+
+    @property
+    def documents(self) -> DocumentStore:
+        with self._lock:
+            if self._documents is None:
+                self._documents = self._make_documents()
+            return self._documents
+
+    @property
+    def blobs(self) -> BlobStore:
+        with self._lock:
+            if self._blobs is None:
+                self._blobs = self._make_blobs()
+            return self._blobs
+
+    @property
+    def redis(self) -> redis.Redis | None:
+        """The Redis client, or None when no REDIS_URL is set (features that use it degrade)."""
+        if not self.settings.redis_url:
+            return None
+        with self._lock:
+            if self._redis is None:
+                import redis as redis_lib
+
+                self._redis = redis_lib.Redis.from_url(
+                    self.settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                    health_check_interval=30,
+                )
+            return self._redis
+
+    def _make_documents(self) -> DocumentStore:
+        backend = self.settings.document_backend
+        if backend == "postgres":
+            from convoinsight.storage.postgres_documents import PostgresDocumentStore
+            from convoinsight.storage.postgres_pool import PostgresPool
+
+            if not self.settings.postgres_url:
+                raise ConfigError("POSTGRES_URL is required for the postgres document store")
+            self._pool = PostgresPool(self.settings.postgres_url)
+            return PostgresDocumentStore(self._pool)
+        raise ConfigError(f"document backend {backend!r} is not available in this version")
+
+    def _make_blobs(self) -> BlobStore:
+        backend = self.settings.blob_backend
+        if backend == "local":
+            from convoinsight.storage.local_blobs import LocalBlobStore
+
+            return LocalBlobStore(self.settings.local_state_dir / "blobs")
+        raise ConfigError(f"blob backend {backend!r} is not available in this version")
+
+    def check_redis(self) -> None:
+        client = self.redis
+        if client is None:
+            raise ServiceUnavailable("REDIS_URL is not set", code="redis_not_configured")
+        try:
+            client.ping()
+        except Exception as exc:  # redis raises several connection error types
+            raise ServiceUnavailable("Redis is unreachable", code="redis_unavailable") from exc
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self._redis is not None:
+            self._redis.close()
+
+
+@lru_cache(maxsize=4)
+def get_services(settings: Settings) -> Services:
+    return Services(settings)

@@ -1,0 +1,79 @@
+"""Conversations: sessions, their messages, and the charts answers refer to (per tenant)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from convoinsight.datasets.service import now_iso
+from convoinsight.errors import NotFound
+from convoinsight.storage.documents import DocumentStore
+
+HISTORY_MESSAGES = 8
+
+
+def sessions(user_id: str) -> str:
+    return f"tenants/{user_id}/sessions"
+
+
+def messages(user_id: str, session_id: str) -> str:
+    return f"tenants/{user_id}/sessions/{session_id}/messages"
+
+
+def charts(user_id: str) -> str:
+    return f"tenants/{user_id}/charts"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def get_session(docs: DocumentStore, user_id: str, session_id: str) -> dict[str, Any]:
+    session = docs.get(sessions(user_id), session_id) if session_id.isalnum() else None
+    if session is None:
+        raise NotFound(f"session {session_id!r} not found", code="session_not_found")
+    return session
+
+
+def recent_turns(docs: DocumentStore, user_id: str, session_id: str) -> list[dict[str, Any]]:
+    """The last assistant answers of a session, oldest first, as the pipeline's history."""
+    latest = docs.list(messages(user_id, session_id), where={"role": "assistant"}, order_by="seq",
+                       descending=True, limit=HISTORY_MESSAGES)
+    return [
+        {"question": m["payload"].get("question"), "sql": m["payload"].get("sql"), "answer": m["content"]}
+        for m in reversed(latest)
+    ]
+
+
+def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | None, *, session_id: str,
+                domain: str, question: str, answer: str, payload: dict[str, Any]) -> str:
+    """Store the user's question and the answer; create the session on its first turn."""
+    now = now_iso()
+    seq = (session or {}).get("message_count", 0)
+    message_id = new_id()
+    docs.put(messages(user_id, session_id), f"{seq:08d}-q", {
+        "id": f"{seq:08d}-q", "session_id": session_id, "user_id": user_id, "role": "user",
+        "content": question, "payload": {}, "seq": seq, "created_at": now,
+    })
+    docs.put(messages(user_id, session_id), message_id, {
+        "id": message_id, "session_id": session_id, "user_id": user_id, "role": "assistant",
+        "content": answer, "payload": payload, "seq": seq + 1, "created_at": now,
+    })
+    docs.put(sessions(user_id), session_id, {
+        "id": session_id,
+        "domain": domain,
+        "title": (session or {}).get("title") or question[:80],
+        "created_at": (session or {}).get("created_at", now),
+        "updated_at": now,
+        "message_count": seq + 2,
+    })
+    return message_id
+
+
+def save_chart(docs: DocumentStore, user_id: str, chart: dict[str, Any], *, session_id: str) -> str:
+    chart_id = new_id()
+    docs.put(charts(user_id), chart_id, {
+        "id": chart_id, "session_id": session_id, "title": chart.get("title", ""), "spec": chart["spec"],
+        "created_at": now_iso(),
+    })
+    return chart_id

@@ -1,0 +1,196 @@
+"""Every setting in one list (name, default, help), read once into a typed object.
+
+Sources, highest first: the ``env`` mapping passed to :func:`load_settings`
+(``os.environ`` when none is given) > the defaults below. ``DEPLOYMENT_MODE``
+is a preset of three backend choices (blobs, documents, stage queue);
+``BLOB_BACKEND``, ``DOCUMENT_BACKEND`` and ``QUEUE_BACKEND`` override the
+preset one by one (required in ``hybrid`` mode).
+
+The README documents every entry of ``SETTINGS``; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+from convoinsight.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DEPLOYMENT_MODE", "local", "Backend preset: `local` (folder, PostgreSQL, in-process), "
+            "`cloud` (GCS, Firestore, Cloud Tasks) or `hybrid` (set the three *_BACKEND settings).",
+            ("local", "cloud", "hybrid")),
+    Setting("BLOB_BACKEND", "", "Override the preset's blob store: `local` or `gcs`.", ("", "local", "gcs")),
+    Setting("DOCUMENT_BACKEND", "", "Override the preset's document store: `postgres` or `firestore`.",
+            ("", "postgres", "firestore")),
+    Setting("QUEUE_BACKEND", "", "Override the preset's stage queue: `inprocess` or `cloudtasks`.",
+            ("", "inprocess", "cloudtasks")),
+    Setting("LOCAL_STATE_DIR", ".local", "Folder for local state: blobs, the emulator's PostgreSQL data and logs."),
+    Setting("POSTGRES_URL", "", "PostgreSQL URL for the document store (local mode), e.g. "
+            "`postgresql://user:pass@127.0.0.1:5432/convoinsight`. `make dev` starts its own when empty."),
+    Setting("REDIS_URL", "", "Redis URL (caches, memory, limits), e.g. `redis://127.0.0.1:6379/0`. "
+            "`make dev` starts its own when empty; the service degrades gracefully without it."),
+    Setting("CACHE_ENABLED", "true", "Use Redis caches (`true`/`false`)."),
+    Setting("GCP_PROJECT_ID", "", "Google Cloud project (cloud mode)."),
+    Setting("GCS_BUCKET", "", "Bucket for datasets and charts (cloud mode)."),
+    Setting("CORS_ORIGINS", "", "Comma-separated origins allowed by CORS; `*` allows any; empty disables CORS."),
+    Setting("AUTH_MODE", "dev", "`dev` trusts the `X-User-Id` header (local mode only).", ("dev",)),
+    Setting("LLM_MODEL", "", "litellm model name used by every agent, overriding the prompts' models "
+            "(e.g. `openai/gpt-4o-mini`). Empty with no endpoint or key: the offline planner."),
+    Setting("LLM_API_BASE", "", "Base URL of any OpenAI-compatible endpoint (vLLM, Ollama, a gateway)."),
+    Setting("LLM_API_KEY", "", "API key sent to the model provider or endpoint. Never logged."),
+    Setting("PROMPTS_DIR", "", "Folder of the agents' prompt YAML files; empty means the repository's `prompts/`."),
+    Setting("LLM_TIMEOUT_SECONDS", "60", "Timeout of one model call, in seconds."),
+    Setting("MAX_UPLOAD_BYTES", str(32 * 1024 * 1024), "Largest dataset upload accepted over HTTP, in bytes."),
+    Setting("MAX_RESULT_ROWS", "1000", "Rows of a query result returned and charted; more sets `truncated`."),
+    Setting("SQL_MAX_ATTEMPTS", "3", "Tries the manipulator gets to write SQL that runs (error fed back)."),
+    Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
+    Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
+)
+
+# shared/convoinsight/settings.py -> repository root; Cloud Build copies prompts/ beside the package.
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+
+PRESETS = {
+    "local": ("local", "postgres", "inprocess"),
+    "cloud": ("gcs", "firestore", "cloudtasks"),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    deployment_mode: str
+    blob_backend: str
+    document_backend: str
+    queue_backend: str
+    local_state_dir: Path
+    postgres_url: str
+    redis_url: str
+    cache_enabled: bool
+    gcp_project_id: str
+    gcs_bucket: str
+    cors_origins: tuple[str, ...]
+    auth_mode: str
+    llm_model: str
+    llm_api_base: str
+    llm_api_key: str
+    prompts_dir: Path
+    llm_timeout_seconds: float
+    max_upload_bytes: int
+    max_result_rows: int
+    sql_max_attempts: int
+    port: int
+    log_level: str
+
+    def __repr__(self) -> str:  # never print secrets
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["llm_api_key"]:
+            shown["llm_api_key"] = "***"
+        for name in ("postgres_url", "redis_url"):
+            shown[name] = _mask_url(shown[name])
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _mask_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from ``env`` (default ``os.environ``), falling back to defaults.
+
+    Raises ConfigError naming the setting when a value is invalid or when the
+    combination is unsafe (``AUTH_MODE=dev`` outside local mode).
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, str] = {}
+    for s in SETTINGS:
+        value = env.get(s.name, s.default).strip()
+        if s.choices and value.lower() not in s.choices:
+            allowed = ", ".join(c for c in s.choices if c)
+            raise ConfigError(f"{s.name}={value!r} is not supported; choose one of: {allowed}")
+        raw[s.name] = value.lower() if s.choices else value
+
+    mode = raw["DEPLOYMENT_MODE"]
+    preset = PRESETS.get(mode, ("", "", ""))
+    blob = raw["BLOB_BACKEND"] or preset[0]
+    docs = raw["DOCUMENT_BACKEND"] or preset[1]
+    queue = raw["QUEUE_BACKEND"] or preset[2]
+    if mode == "hybrid" and not (blob and docs and queue):
+        raise ConfigError("DEPLOYMENT_MODE=hybrid needs BLOB_BACKEND, DOCUMENT_BACKEND and QUEUE_BACKEND")
+    if raw["AUTH_MODE"] == "dev" and mode != "local":
+        raise ConfigError("AUTH_MODE=dev trusts a header and is allowed only with DEPLOYMENT_MODE=local")
+
+    try:
+        timeout = float(raw["LLM_TIMEOUT_SECONDS"])
+    except ValueError:
+        raise ConfigError("LLM_TIMEOUT_SECONDS must be a number") from None
+
+    return Settings(
+        deployment_mode=mode,
+        blob_backend=blob,
+        document_backend=docs,
+        queue_backend=queue,
+        local_state_dir=Path(raw["LOCAL_STATE_DIR"]).expanduser(),
+        postgres_url=raw["POSTGRES_URL"],
+        redis_url=raw["REDIS_URL"],
+        cache_enabled=_bool("CACHE_ENABLED", raw["CACHE_ENABLED"]),
+        gcp_project_id=raw["GCP_PROJECT_ID"],
+        gcs_bucket=raw["GCS_BUCKET"],
+        cors_origins=tuple(o.strip() for o in raw["CORS_ORIGINS"].split(",") if o.strip()),
+        auth_mode=raw["AUTH_MODE"],
+        llm_model=raw["LLM_MODEL"],
+        llm_api_base=raw["LLM_API_BASE"],
+        llm_api_key=raw["LLM_API_KEY"],
+        prompts_dir=Path(raw["PROMPTS_DIR"]) if raw["PROMPTS_DIR"] else DEFAULT_PROMPTS_DIR,
+        llm_timeout_seconds=timeout,
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", raw["MAX_UPLOAD_BYTES"], 1),
+        max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
+        sql_max_attempts=_int("SQL_MAX_ATTEMPTS", raw["SQL_MAX_ATTEMPTS"], 1),
+        port=_int("PORT", raw["PORT"], 1),
+        log_level=raw["LOG_LEVEL"].upper(),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment (tests call ``get_settings.cache_clear()``)."""
+    return load_settings()

@@ -1,0 +1,35 @@
+"""The blob store interface: bytes addressed by slash paths that start with the tenant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class BlobStore(Protocol):
+    def put(self, path: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+    def get(self, path: str) -> bytes:
+        """Return the bytes; raise ``NotFound`` when absent."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def delete(self, path: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob under ``prefix``; return how many."""
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def local_path(self, path: str) -> Path | None:
+        """A local file for readers that scan (Polars), or None for remote stores."""
+
+    def ping(self) -> None: ...
+
+
+def check_path(path: str) -> str:
+    """Refuse paths that could escape their prefix; every path is built from validated names."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
+        raise ValueError(f"unsafe blob path: {path!r}")
+    return path

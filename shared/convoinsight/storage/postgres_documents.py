@@ -1,0 +1,99 @@
+"""Documents in PostgreSQL (local mode): one JSONB table keyed by (collection, id)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pg8000.native
+
+from convoinsight.errors import Conflict
+from convoinsight.storage.postgres_pool import PostgresPool
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (collection, id)
+)
+"""
+_FIELD_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class PostgresDocumentStore:
+    def __init__(self, pool: PostgresPool):
+        self.pool = pool
+        self._ready = False
+
+    def _ensure_schema(self, conn: pg8000.native.Connection) -> None:
+        if not self._ready:
+            # Concurrent first requests may race on CREATE TABLE IF NOT EXISTS; an advisory lock serialises them.
+            conn.run("SELECT pg_advisory_lock(7426001)")
+            try:
+                conn.run(SCHEMA)
+            finally:
+                conn.run("SELECT pg_advisory_unlock(7426001)")
+            self._ready = True
+
+    def _run(self, sql: str, **params: Any) -> list:
+        with self.pool.connection() as conn:
+            self._ensure_schema(conn)
+            return conn.run(sql, **params)
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        rows = self._run("SELECT data FROM documents WHERE collection = :c AND id = :i", c=collection, i=doc_id)
+        return rows[0][0] if rows else None
+
+    def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        rows = self._run(
+            "INSERT INTO documents (collection, id, data) VALUES (:c, :i, CAST(:d AS jsonb)) "
+            "ON CONFLICT (collection, id) DO NOTHING RETURNING id",
+            c=collection, i=doc_id, d=json.dumps(data),
+        )
+        if not rows:
+            raise Conflict(f"document {doc_id!r} already exists", code="already_exists")
+
+    def put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        self._run(
+            "INSERT INTO documents (collection, id, data) VALUES (:c, :i, CAST(:d AS jsonb)) "
+            "ON CONFLICT (collection, id) DO UPDATE SET data = EXCLUDED.data, updated_at = now()",
+            c=collection, i=doc_id, d=json.dumps(data),
+        )
+
+    def delete(self, collection: str, doc_id: str) -> bool:
+        rows = self._run("DELETE FROM documents WHERE collection = :c AND id = :i RETURNING id",
+                         c=collection, i=doc_id)
+        return bool(rows)
+
+    def list(
+        self,
+        collection: str,
+        *,
+        where: dict[str, Any] | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT data FROM documents WHERE collection = :c"
+        params: dict[str, Any] = {"c": collection}
+        if where:
+            sql += " AND data @> CAST(:w AS jsonb)"
+            params["w"] = json.dumps(where)
+        if order_by:
+            # The field name is interpolated, so it must be a plain identifier; values never are.
+            if not order_by or set(order_by) - _FIELD_OK:
+                raise ValueError(f"bad order_by field {order_by!r}")
+            sql += f" ORDER BY data->'{order_by}' {'DESC' if descending else 'ASC'}, id"
+        else:
+            sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT :lim"
+            params["lim"] = int(limit)
+        return [row[0] for row in self._run(sql, **params)]
+
+    def ping(self) -> None:
+        with self.pool.connection() as conn:
+            conn.run("SELECT 1")

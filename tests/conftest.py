@@ -1,0 +1,125 @@
+"""Fixtures by cost: servers once per session, cheap state per test, environment restored after each test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local_emulator.backing import PostgresServer, RedisServer
+from tests.support.stub_llm import StubLLM
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def state_root() -> Iterator[Path]:
+    # Not pytest's tmp_path: its folders are 0700 and the postgres user must traverse this one.
+    root = Path(tempfile.mkdtemp(prefix="convoinsight-tests-"))
+    os.chmod(root, 0o755)  # noqa: S103 - the postgres server user must traverse it
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(state_root: Path) -> Iterator[PostgresServer]:
+    server = PostgresServer(state_root / "postgres", durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(state_root: Path) -> Iterator[RedisServer]:
+    server = RedisServer(state_root / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stub_llm() -> Iterator[StubLLM]:
+    stub = StubLLM().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture(autouse=True)
+def isolate_environment() -> Iterator[None]:
+    """Every test gets back the environment it started with, and fresh settings."""
+    from convoinsight.services import get_services
+    from convoinsight.settings import get_settings
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+    get_services.cache_clear()
+
+
+@pytest.fixture
+def local_env(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path, stub_llm: StubLLM) -> dict:
+    """Environment of a local-mode deployment backed by the session's servers and the stub model."""
+    stub_llm.reset()
+    env = {
+        "DEPLOYMENT_MODE": "local",
+        "POSTGRES_URL": postgres.url,
+        "REDIS_URL": redis_server.url,
+        "LOCAL_STATE_DIR": str(tmp_path / "state"),
+        "AUTH_MODE": "dev",
+    }
+    for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "CORS_ORIGINS", "MAX_UPLOAD_BYTES"):
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    from convoinsight.services import get_services
+    from convoinsight.settings import get_settings
+
+    get_settings.cache_clear()
+    get_services.cache_clear()
+    return env
+
+
+@pytest.fixture
+def use_stub_model(local_env: dict, stub_llm: StubLLM) -> StubLLM:
+    """Point every agent at the stub OpenAI-compatible server."""
+    os.environ.update({"LLM_API_BASE": stub_llm.base_url, "LLM_MODEL": "openai/stub-model",
+                       "LLM_API_KEY": "sk-test-not-a-real-key"})
+    from convoinsight.settings import get_settings
+
+    get_settings.cache_clear()
+    return stub_llm
+
+
+@pytest.fixture
+def user_id() -> str:
+    """A fresh tenant per test: tests never see each other's data."""
+    return f"user-{uuid.uuid4().hex[:12]}"
+
+
+def function_client(name: str):
+    """A function served exactly as Cloud Functions serves it, in-process."""
+    import functions_framework
+
+    return functions_framework.create_app(name, str(REPO / "functions" / name / "main.py")).test_client()
+
+
+@pytest.fixture
+def datasets_client(local_env: dict):
+    return function_client("datasets")
+
+
+@pytest.fixture
+def queries_client(local_env: dict):
+    return function_client("queries")
+
+
+@pytest.fixture
+def health_client(local_env: dict):
+    return function_client("health")

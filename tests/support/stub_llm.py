@@ -1,0 +1,108 @@
+"""A local OpenAI-compatible chat-completions server that answers per agent.
+
+Requests are told apart by the ``X-ConvoInsight-Agent`` header, exactly as a
+gateway would. A test scripts replies per agent (a queue of raw strings, or a
+function of the request), and reads back every request it received.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = str | Callable[[dict[str, Any]], str]
+
+
+class StubLLM:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.queues: dict[str, deque[Reply]] = defaultdict(deque)
+        self.defaults: dict[str, Reply] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.latency = 0.0
+        self.fail_status: int | None = None
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                return
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+                agent = self.headers.get("X-ConvoInsight-Agent", "")
+                status, payload = stub._answer(agent, body, dict(self.headers))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> StubLLM:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.queues.clear()
+            self.defaults.clear()
+            self.requests.clear()
+            self.latency = 0.0
+            self.fail_status = None
+
+    def script(self, agent: str, *replies: Reply) -> None:
+        """Queue replies for an agent; each request takes the next one."""
+        with self._lock:
+            self.queues[agent].extend(replies)
+
+    def always(self, agent: str, reply: Reply) -> None:
+        with self._lock:
+            self.defaults[agent] = reply
+
+    def calls(self, agent: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if agent is None or r["agent"] == agent]
+
+    def _answer(self, agent: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append({"agent": agent, "body": body, "headers": headers})
+            reply = self.queues[agent].popleft() if self.queues[agent] else self.defaults.get(agent)
+            latency, fail = self.latency, self.fail_status
+        if latency:
+            time.sleep(latency)
+        if fail:
+            return fail, {"error": {"message": "scripted failure", "type": "server_error"}}
+        if reply is None:
+            return 500, {"error": {"message": f"no scripted reply for agent {agent!r}", "type": "server_error"}}
+        content = reply(body) if callable(reply) else reply
+        return 200, {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "stub-model"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        }
+
+
+def context_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON context our prompts put in the (first) user message."""
+    text = next(m["content"] for m in body["messages"] if m["role"] == "user" and "```json" in m["content"])
+    start, end = text.index("```json") + len("```json"), text.rindex("```")
+    return json.loads(text[start:end])
