@@ -37,8 +37,9 @@ def start_backing(stack: ExitStack, state_dir: Path) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(level)  # access logs follow LOG_LEVEL too
     state_dir = Path(os.environ.get("LOCAL_STATE_DIR", ".local")).resolve()
     os.environ["LOCAL_STATE_DIR"] = str(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ class UsageMeter:
     cost_usd: float = 0.0
     cache_hits: int = 0
     fallbacks: int = 0
+    model_ms: float = 0.0
     calls: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -22,6 +23,7 @@ class UsageMeter:
             self.llm_calls += 1
             self.tokens += tokens
             self.cost_usd += cost
+            self.model_ms += latency_ms
             self.calls.append({"agent": agent, "model": model, "tokens": tokens, "latency_ms": round(latency_ms, 1)})
 
     def add_fallback(self) -> None:
@@ -36,4 +38,5 @@ class UsageMeter:
                 "cost_usd": round(self.cost_usd, 6),
                 "cache_hits": self.cache_hits,
                 "fallbacks": self.fallbacks,
+                "model_ms": round(self.model_ms, 1),
             }

@@ -30,6 +30,7 @@ class JobState(BaseModel):
     sql_status: str | None = None  # ok | refused | failed | unanswerable
     sql_error: str | None = None
     sql_attempts: int = 0
+    sql_ms: float = 0.0  # guard + execution time of the SQL that produced the table
     table: dict[str, Any] | None = None
     chart: dict[str, Any] | None = None  # {"spec": <Vega-Lite with data bound>, "title": str}
     analysis: dict[str, Any] | None = None

@@ -91,7 +91,7 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         "insights": (result.analysis or {}).get("insights", []),
         "follow_ups": result.follow_ups,
         "usage": meter.summary(),
-        "timings": result.timings,
+        "timings": {**result.timings, "sql": result.sql_ms},
     }
     payload = {k: v for k, v in response.items() if k not in ("session_id", "chart")}
     # The message refers to its chart by id: the bound spec lives once, in the chart document.

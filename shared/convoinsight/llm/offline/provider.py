@@ -63,8 +63,8 @@ def _manipulator(ctx: dict[str, Any]) -> dict[str, Any]:
         return {"sql": "", "explanation": "The offline planner cannot repair this query."}
     plan = planner.plan_query(ctx.get("question", ""), ctx.get("datasets", []))
     if plan is None:
-        return {"sql": "", "explanation": "Without a language model I can answer only simple questions. "
-                + planner.capabilities()}
+        return {"sql": "", "explanation": "without a language model only simple single-table questions "
+                                          "can be answered"}
     return {"sql": plan["sql"], "explanation": plan["explanation"]}
 
 
@@ -86,11 +86,9 @@ def _compiler(ctx: dict[str, Any]) -> dict[str, Any]:
     if ctx.get("route") == "chat":
         text = "I answer questions about your datasets. " + planner.capabilities()
         return {"answer": text, "follow_ups": follow}
-    status = ctx.get("sql_status")
-    if status != "ok":
-        reason = ctx.get("sql_error") or ctx.get("explanation") or "no query could be written"
-        verb = "was refused by the safety check" if status == "refused" else "could not be answered"
-        return {"answer": f"This question {verb}: {reason}", "follow_ups": follow}
+    if ctx.get("sql_status") != "ok":
+        # The server states what happened to the SQL; here: what can be asked instead.
+        return {"answer": "Try rephrasing the question. " + planner.capabilities(), "follow_ups": follow}
     analysis = ctx.get("analysis") or {}
     parts = [analysis.get("summary") or f"The result has {ctx.get('row_count', 0)} rows."]
     parts += [f"- {insight}" for insight in analysis.get("insights", [])]

@@ -28,4 +28,19 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     }
     out = deps.ask("compiler", context, state)
     follow_ups = [str(f).strip() for f in out.get("follow_ups", []) if str(f).strip()][:4]
-    return {"answer": str(out["answer"]), "follow_ups": follow_ups}
+    answer = str(out["answer"]).strip()
+    notice = status_notice(state)
+    return {"answer": f"{notice}\n\n{answer}" if notice else answer, "follow_ups": follow_ups}
+
+
+def status_notice(state: JobState) -> str:
+    """What happened to the SQL, stated by the server: the model's prose cannot hide a refusal or failure."""
+    if (state.route or {}).get("route") != "data" or state.sql_status == "ok":
+        return ""
+    reason = state.sql_error or state.explanation or "no reason given"
+    if state.sql_status == "refused":
+        return f"**The generated SQL was refused by the safety check and was not run:** {reason}"
+    if state.sql_status == "failed":
+        return (f"**The query could not be run after {state.sql_attempts} attempts.** "
+                f"Last error: {reason}")
+    return f"**This question could not be answered from the data:** {reason}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from convoinsight.errors import SqlExecutionError, SqlRefused
@@ -29,6 +30,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         if not sql:
             update.update(sql_status="unanswerable", sql_error=out.get("explanation") or None)
             break
+        started = time.perf_counter()
         try:
             checked = check_select(sql, allowed)
         except SqlRefused as exc:
@@ -41,6 +43,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
             update["sql_error"] = exc.message
             context["error"] = {"sql": sql, "message": exc.message}
             continue
-        update.update(sql_status="ok", sql_error=None, table=result.as_dict())
+        update.update(sql_status="ok", sql_error=None, table=result.as_dict(),
+                      sql_ms=round((time.perf_counter() - started) * 1000, 2))
         break
     return update

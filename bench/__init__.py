@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`). Numbers are printed, never asserted in tests."""

