@@ -35,7 +35,7 @@ def _fmt(value) -> str:
 
 def main() -> int:
     port = free_port()
-    state = REPO / ".local" / "demo"
+    state = Path(os.environ.get("LOCAL_STATE_DIR", REPO / ".local")).resolve() / "demo"
     env = {**os.environ, "PORT": str(port), "LOCAL_STATE_DIR": str(state), "LOG_LEVEL": "WARNING"}
     for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "POSTGRES_URL", "REDIS_URL"):
         env.pop(name, None)  # the demo runs on its own services with the offline planner
