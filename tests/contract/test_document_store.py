@@ -76,3 +76,14 @@ def test_list_rejects_an_unsafe_order_field(documents, tenant):
 
 def test_ping(documents):
     documents.ping()
+
+
+def test_delete_tree_removes_a_collection_and_everything_below_it_only(documents, tenant):
+    documents.put(f"{tenant}/domains/d1/datasets", "a", {"v": 1})
+    documents.put(f"{tenant}/domains/d1/datasets/a/versions", "v1", {"v": 1})
+    documents.put(f"{tenant}/domains/d1", "meta", {"v": 1})
+    documents.put(f"{tenant}/domains/d10/datasets", "b", {"v": 1})  # a sibling that shares the prefix text
+    assert documents.delete_tree(f"{tenant}/domains/d1") == 3
+    assert documents.list(f"{tenant}/domains/d1/datasets") == []
+    assert documents.get(f"{tenant}/domains/d10/datasets", "b") == {"v": 1}
+    assert documents.delete_tree(f"{tenant}/nothing") == 0

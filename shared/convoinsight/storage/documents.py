@@ -34,5 +34,8 @@ class DocumentStore(Protocol):
     ) -> list[dict[str, Any]]:
         """Documents of one collection whose fields equal ``where``, optionally ordered and limited."""
 
+    def delete_tree(self, prefix: str) -> int:
+        """Delete every document of collection ``prefix`` and of every collection below it; return how many."""
+
     def ping(self) -> None:
         """Raise ``ServiceUnavailable`` when the backend cannot be reached."""

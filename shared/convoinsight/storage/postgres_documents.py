@@ -94,6 +94,14 @@ class PostgresDocumentStore:
             params["lim"] = int(limit)
         return [row[0] for row in self._run(sql, **params)]
 
+    def delete_tree(self, prefix: str) -> int:
+        rows = self._run(
+            "DELETE FROM documents WHERE collection = :p OR left(collection, length(:p) + 1) = :p || '/' "
+            "RETURNING id",
+            p=prefix,
+        )
+        return len(rows)
+
     def ping(self) -> None:
         with self.pool.connection() as conn:
             conn.run("SELECT 1")
