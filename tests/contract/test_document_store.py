@@ -53,7 +53,7 @@ def test_list_filters_orders_and_limits_within_one_collection(documents, tenant)
     col = f"{tenant}/msgs"
     for i, role in enumerate(["user", "assistant", "user", "assistant", "assistant"]):
         documents.put(col, f"m{i}", {"seq": i * 10 if i != 4 else 5, "role": role})
-    documents.put(f"{tenant}/msgs/m0/children", "c", {"seq": 1, "role": "assistant"})
+    documents.put(f"{tenant}/msgs/m0/children", "c", {"seq": 1, "role": "assistant"})  # a sub-collection
     documents.put(f"{tenant}-other/msgs", "x", {"seq": 1, "role": "assistant"})
     assert [d["seq"] for d in documents.list(col)] == [0, 10, 20, 30, 5]  # by id
     assert [d["seq"] for d in documents.list(col, order_by="seq")] == [0, 5, 10, 20, 30]  # numeric order
@@ -81,7 +81,7 @@ def test_ping(documents):
 def test_delete_tree_removes_a_collection_and_everything_below_it_only(documents, tenant):
     documents.put(f"{tenant}/domains/d1/datasets", "a", {"v": 1})
     documents.put(f"{tenant}/domains/d1/datasets/a/versions", "v1", {"v": 1})
-    documents.put(f"{tenant}/domains/d1", "meta", {"v": 1})
+    documents.put(f"{tenant}/domains/d1/settings", "meta", {"v": 1})
     documents.put(f"{tenant}/domains/d10/datasets", "b", {"v": 1})  # a sibling that shares the prefix text
     assert documents.delete_tree(f"{tenant}/domains/d1") == 3
     assert documents.list(f"{tenant}/domains/d1/datasets") == []
