@@ -1,4 +1,4 @@
-"""Run every benchmark and print its numbers (`make bench`)."""
+"""Run every benchmark and print its numbers (`make bench`; `python -m bench datasets` runs one)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def main() -> int:
-    from bench import pipeline
+    from bench import datasets, pipeline
 
+    wanted = set(sys.argv[1:])
     results = {}
-    for name, module in (("pipeline", pipeline),):
+    for name, module in (("pipeline", pipeline), ("datasets", datasets)):
+        if wanted and name not in wanted:
+            continue
         started = time.perf_counter()
         results[name] = module.run()
         results[name]["bench_seconds"] = round(time.perf_counter() - started, 1)

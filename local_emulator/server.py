@@ -31,8 +31,10 @@ def _not_found(environ, start_response):
 
 
 def build_app():
-    mounts = {
-        f"{API_PREFIX}/{name}": functions_framework.create_app(name, str(FUNCTIONS_DIR / name / "main.py"))
-        for name in function_names()
-    }
+    from local_emulator.storage import LocalStorage
+
+    apps = {name: functions_framework.create_app(name, str(FUNCTIONS_DIR / name / "main.py"))
+            for name in function_names()}
+    mounts = {f"{API_PREFIX}/{name}": app for name, app in apps.items()}
+    mounts["/_storage"] = LocalStorage(apps["ingest"])  # signed uploads, as GCS would take them
     return DispatcherMiddleware(_not_found, mounts)

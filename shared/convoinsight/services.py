@@ -59,6 +59,12 @@ class Services:
                 )
             return self._redis
 
+    @property
+    def cache(self):
+        from convoinsight.cache import Cache
+
+        return Cache(self.redis, enabled=self.settings.cache_enabled)
+
     def _make_documents(self) -> DocumentStore:
         backend = self.settings.document_backend
         if backend == "postgres":
@@ -76,7 +82,9 @@ class Services:
         if backend == "local":
             from convoinsight.storage.local_blobs import LocalBlobStore
 
-            return LocalBlobStore(self.settings.local_state_dir / "blobs")
+            return LocalBlobStore(self.settings.local_state_dir / "blobs",
+                                  upload_url=f"http://127.0.0.1:{self.settings.port}/_storage/upload",
+                                  key_dir=self.settings.local_state_dir)
         raise ConfigError(f"blob backend {backend!r} is not available in this version")
 
     def check_redis(self) -> None:

@@ -54,6 +54,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROMPTS_DIR", "", "Folder of the agents' prompt YAML files; empty means the repository's `prompts/`."),
     Setting("LLM_TIMEOUT_SECONDS", "60", "Timeout of one model call, in seconds."),
     Setting("MAX_UPLOAD_BYTES", str(32 * 1024 * 1024), "Largest dataset upload accepted over HTTP, in bytes."),
+    Setting("MAX_SIGNED_UPLOAD_BYTES", str(1024 * 1024 * 1024), "Largest file accepted through a signed upload URL "
+            "(registered by the `ingest` function), in bytes."),
+    Setting("MAX_DATASET_ROWS", "5000000", "Most rows a dataset may have; larger files are refused with 413."),
+    Setting("MAX_DATASET_COLUMNS", "1000", "Most columns a dataset may have; wider files are refused with 413."),
+    Setting("SIGNED_URL_SECONDS", "900", "Lifetime of signed upload URLs, in seconds."),
     Setting("MAX_RESULT_ROWS", "1000", "Rows of a query result returned and charted; more sets `truncated`."),
     Setting("SQL_MAX_ATTEMPTS", "3", "Tries the manipulator gets to write SQL that runs (error fed back)."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
@@ -92,6 +97,10 @@ class Settings:
     prompts_dir: Path
     llm_timeout_seconds: float
     max_upload_bytes: int
+    max_signed_upload_bytes: int
+    max_dataset_rows: int
+    max_dataset_columns: int
+    signed_url_seconds: int
     max_result_rows: int
     sql_max_attempts: int
     port: int
@@ -183,6 +192,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         prompts_dir=Path(raw["PROMPTS_DIR"]) if raw["PROMPTS_DIR"] else DEFAULT_PROMPTS_DIR,
         llm_timeout_seconds=timeout,
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", raw["MAX_UPLOAD_BYTES"], 1),
+        max_signed_upload_bytes=_int("MAX_SIGNED_UPLOAD_BYTES", raw["MAX_SIGNED_UPLOAD_BYTES"], 1),
+        max_dataset_rows=_int("MAX_DATASET_ROWS", raw["MAX_DATASET_ROWS"], 1),
+        max_dataset_columns=_int("MAX_DATASET_COLUMNS", raw["MAX_DATASET_COLUMNS"], 1),
+        signed_url_seconds=_int("SIGNED_URL_SECONDS", raw["SIGNED_URL_SECONDS"], 60),
         max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
         sql_max_attempts=_int("SQL_MAX_ATTEMPTS", raw["SQL_MAX_ATTEMPTS"], 1),
         port=_int("PORT", raw["PORT"], 1),

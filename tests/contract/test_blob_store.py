@@ -35,3 +35,11 @@ def test_unsafe_paths_are_refused(blobs, path):
 
 def test_ping(blobs):
     blobs.ping()
+
+
+def test_prefixes_are_folders_not_string_prefixes(blobs, tenant):
+    blobs.put(f"{tenant}/data/a/1", b"1")
+    blobs.put(f"{tenant}/data/ab/1", b"2")
+    assert blobs.list(f"{tenant}/data/a") == [f"{tenant}/data/a/1"]
+    assert blobs.delete_prefix(f"{tenant}/data/a") == 1
+    assert blobs.get(f"{tenant}/data/ab/1") == b"2"

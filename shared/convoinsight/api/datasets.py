@@ -1,10 +1,12 @@
-"""Routes of the ``datasets`` function: upload, list domains and datasets, record + preview."""
+"""Routes of the ``datasets`` function: upload, signed uploads, list, record + preview, download, delete."""
 
 from __future__ import annotations
 
-from convoinsight.datasets import service
+from flask import Response
+
+from convoinsight.datasets import service, uploads
 from convoinsight.errors import BadRequest, PayloadTooLarge
-from convoinsight.web.app import FunctionApp, RequestContext
+from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("datasets")
 MAX_PREVIEW_ROWS = 1000
@@ -19,16 +21,29 @@ def domains(ctx: RequestContext):
 def upload(ctx: RequestContext, domain: str):
     request = ctx.request
     limit = ctx.settings.max_upload_bytes
-    # Refuse before reading the body when the client announces its size.
+    # Refuse before reading the body when the client announces its size (multipart adds a little).
     if request.content_length and request.content_length > limit + 64 * 1024:
-        raise PayloadTooLarge(f"the upload is larger than the {limit:,}-byte limit", code="file_too_large")
+        raise PayloadTooLarge(f"the upload is larger than the {limit:,}-byte limit; use a signed upload URL "
+                              "(POST /{domain}/uploads) for large files", code="file_too_large")
     file = request.files.get("file")
     if file is None or not file.filename:
         raise BadRequest("send the dataset as multipart/form-data in the field 'file'", code="missing_file")
     data = file.read(limit + 1)
     name = (request.form.get("name") or "").strip() or None
-    record = service.upload_dataset(ctx.services, ctx.user_id, domain, service.Upload(data, file.filename, name))
+    sheet = (request.form.get("sheet") or "").strip() or None
+    record = service.upload_dataset(ctx.services, ctx.user_id, domain,
+                                    service.Upload(data, file.filename, name, sheet))
     return record, 201
+
+
+@app.route("POST", "/<domain>/uploads")
+def create_upload(ctx: RequestContext, domain: str):
+    return uploads.create_upload(ctx.services, ctx.user_id, domain, json_body(ctx.request)), 201
+
+
+@app.route("GET", "/<domain>/uploads/<upload_id>")
+def upload_status(ctx: RequestContext, domain: str, upload_id: str):
+    return uploads.get_upload(ctx.services, ctx.user_id, domain, upload_id)
 
 
 @app.route("GET", "/<domain>")
@@ -36,14 +51,29 @@ def datasets(ctx: RequestContext, domain: str):
     return {"domain": domain, "datasets": service.list_datasets(ctx.services, ctx.user_id, domain)}
 
 
+@app.route("DELETE", "/<domain>")
+def delete_domain(ctx: RequestContext, domain: str):
+    return service.delete_domain(ctx.services, ctx.user_id, domain)
+
+
 @app.route("GET", "/<domain>/<name>")
 def record(ctx: RequestContext, domain: str, name: str):
     rec = service.get_record(ctx.services, ctx.user_id, domain, name)
+    fmt = ctx.request.args.get("format")
+    if fmt is not None:
+        data, media_type, filename = service.download(ctx.services, rec, fmt)
+        return Response(data, mimetype=media_type,
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     limit = _int_arg(ctx, "limit", 20, 0, MAX_PREVIEW_ROWS)
     offset = _int_arg(ctx, "offset", 0, 0, 10**12)
     body = service.public_record(rec)
     body["preview"] = service.preview(ctx.services, rec, limit, offset)
     return body
+
+
+@app.route("DELETE", "/<domain>/<name>")
+def delete_dataset(ctx: RequestContext, domain: str, name: str):
+    return service.delete_dataset(ctx.services, ctx.user_id, domain, name)
 
 
 def _int_arg(ctx: RequestContext, name: str, default: int, low: int, high: int) -> int:

@@ -7,8 +7,17 @@ def domains(user_id: str) -> str:
     return f"tenants/{user_id}/domains"
 
 
+def domain_tree(user_id: str, domain: str) -> str:
+    """Documents and blobs below one domain (datasets, versions), for deletion."""
+    return f"tenants/{user_id}/domains/{domain}"
+
+
 def datasets(user_id: str, domain: str) -> str:
     return f"tenants/{user_id}/domains/{domain}/datasets"
+
+
+def dataset_tree(user_id: str, domain: str, name: str) -> str:
+    return f"tenants/{user_id}/domains/{domain}/datasets/{name}"
 
 
 def versions(user_id: str, domain: str, name: str) -> str:
@@ -17,3 +26,23 @@ def versions(user_id: str, domain: str, name: str) -> str:
 
 def version_prefix(user_id: str, domain: str, name: str, version: int) -> str:
     return f"tenants/{user_id}/domains/{domain}/datasets/{name}/v{version}"
+
+
+def uploads(user_id: str) -> str:
+    return f"tenants/{user_id}/uploads"
+
+
+def ingest_claims(user_id: str) -> str:
+    return f"tenants/{user_id}/ingest_claims"
+
+
+def incoming(user_id: str, upload_id: str, filename: str) -> str:
+    return f"tenants/{user_id}/incoming/{upload_id}/{filename}"
+
+
+def domain_scope(domain: str) -> str:
+    """The cache scope of one domain's listings and records."""
+    return f"domain:{domain}"
+
+
+DOMAINS_SCOPE = "domains"

@@ -6,6 +6,7 @@ tables: a fixed handful of facts per column and a few sample rows.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -13,6 +14,9 @@ import polars as pl
 TOP_VALUES = 10
 SAMPLE_ROWS = 5
 _STRING_LIMIT = 80
+# The profile is stored inside the dataset record (a Firestore document is at most 1 MiB) and read into
+# prompts, so wide tables get fewer top values and shorter samples until the whole fits this budget.
+PROFILE_BUDGET_BYTES = 256 * 1024
 
 
 def dtype_name(dtype: pl.DataType) -> str:
@@ -44,7 +48,32 @@ def jsonable(value: Any, max_len: int | None = None) -> Any:
 
 
 def profile_table(frame: pl.DataFrame, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    labels = labels or {}
+    full = _profile(frame, labels or {}, TOP_VALUES, SAMPLE_ROWS, _STRING_LIMIT)
+    profile = full
+    for top, samples, text in ((5, 3, 40), (3, 2, 24), (1, 1, 16), (0, 0, 16)):
+        if len(json.dumps(profile, default=str)) <= PROFILE_BUDGET_BYTES:
+            break
+        profile = _trim(full, top, samples, text)
+    return profile
+
+
+def _cut(value: Any, limit: int) -> Any:
+    return value[: limit - 1] + "…" if isinstance(value, str) and len(value) > limit else value
+
+
+def _trim(profile: dict[str, Any], top_n: int, sample_rows: int, text_limit: int) -> dict[str, Any]:
+    """A smaller copy of a computed profile: fewer top values and samples, shorter text."""
+    columns = [
+        {**c, "label": _cut(c["label"], max(text_limit, 64)),
+         "top_values": [{"value": _cut(t["value"], text_limit), "count": t["count"]} for t in c["top_values"][:top_n]]}
+        for c in profile["columns"]
+    ]
+    samples = [[_cut(v, text_limit) for v in row] for row in profile["sample_rows"][:sample_rows]]
+    return {**profile, "columns": columns, "sample_rows": samples}
+
+
+def _profile(frame: pl.DataFrame, labels: dict[str, str], top_n: int, sample_rows: int,
+             text_limit: int) -> dict[str, Any]:
     columns = []
     for name in frame.columns:
         series = frame.get_column(name)
@@ -67,13 +96,13 @@ def profile_table(frame: pl.DataFrame, labels: dict[str, str] | None = None) -> 
             mean = series.mean()
             column["mean"] = round(mean, 4) if isinstance(mean, float) else jsonable(mean)
         if kind in ("string", "boolean"):
-            counts = series.drop_nulls().value_counts(sort=True).head(TOP_VALUES)
+            counts = series.drop_nulls().value_counts(sort=True).head(top_n)
             column["top_values"] = [
-                {"value": jsonable(row[0], _STRING_LIMIT), "count": int(row[1])} for row in counts.iter_rows()
+                {"value": jsonable(row[0], text_limit), "count": int(row[1])} for row in counts.iter_rows()
             ]
         columns.append(column)
     return {
         "rows": frame.height,
         "columns": columns,
-        "sample_rows": [[jsonable(v, _STRING_LIMIT) for v in row] for row in frame.head(SAMPLE_ROWS).iter_rows()],
+        "sample_rows": [[jsonable(v, text_limit) for v in row] for row in frame.head(sample_rows).iter_rows()],
     }

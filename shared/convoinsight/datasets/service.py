@@ -1,8 +1,11 @@
-"""Dataset use cases: upload (read, normalise, profile, store as a new version), list, read, preview.
+"""Dataset use cases: register a file as a new version, list, read, preview, download, delete.
 
-An upload writes in an order that never leaves a half-written dataset: claim
-the version number (a create that fails on a duplicate), write the blobs,
-then publish the record. Any failure undoes what was written before it.
+A registration writes in an order that never leaves a half-written dataset:
+claim the version number (a create that fails on a duplicate), write the
+blobs, store the version record, then move the dataset's pointer forward
+(``put_if_newer``: racing uploads can never move it backwards). Any failure
+undoes what was written before it. Every write bumps the cache generations
+of the tenant's domain list and of the domain.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import polars as pl
@@ -18,10 +22,10 @@ from convoinsight.datasets import paths
 from convoinsight.datasets.naming import check_dataset_name, check_domain, to_identifier, unique_identifiers
 from convoinsight.datasets.profile import jsonable, profile_table
 from convoinsight.datasets.readers import detect_format, read_table
-from convoinsight.errors import Conflict, NotFound, PayloadTooLarge
+from convoinsight.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from convoinsight.services import Services
 
-_CLAIM_TRIES = 5
+_CLAIM_TRIES = 20
 
 
 @dataclass(frozen=True)
@@ -29,28 +33,42 @@ class Upload:
     data: bytes
     filename: str
     name: str | None = None
+    sheet: str | None = None
 
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def dataset_name_for(filename: str, name: str | None) -> str:
+    if name:
+        return check_dataset_name(name)
+    stem = PurePosixPath(filename.replace("\\", "/")).name.rsplit(".", 1)[0]
+    return to_identifier(stem, fallback="dataset")
+
+
 def upload_dataset(services: Services, user_id: str, domain: str, upload: Upload) -> dict[str, Any]:
+    """An upload over HTTP: the HTTP size limit, then registration."""
+    limit = services.settings.max_upload_bytes
+    if len(upload.data) > limit:
+        raise PayloadTooLarge(f"the file is larger than the {limit:,}-byte upload limit; "
+                              "use a signed upload URL (POST /{domain}/uploads) for large files",
+                              code="file_too_large")
+    return register(services, user_id, domain, upload)
+
+
+def register(services: Services, user_id: str, domain: str, upload: Upload) -> dict[str, Any]:
+    """Read, normalise, profile and store a file as the next version of a dataset."""
     settings = services.settings
     check_domain(domain)
-    if len(upload.data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"the file is larger than the {settings.max_upload_bytes:,}-byte upload limit",
-                              code="file_too_large")
     fmt = detect_format(upload.filename)
-    stem = upload.filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    name = check_dataset_name(upload.name) if upload.name else to_identifier(stem, fallback="dataset")
-
-    frame = read_table(upload.data, fmt)
+    name = dataset_name_for(upload.filename, upload.name)
+    frame = read_table(upload.data, fmt, sheet=upload.sheet, max_rows=settings.max_dataset_rows,
+                       max_columns=settings.max_dataset_columns)
     labels = [str(c) for c in frame.columns]
     idents = unique_identifiers(labels)
     frame = frame.rename(dict(zip(frame.columns, idents, strict=True)))
-    label_of = dict(zip(idents, labels, strict=True))
-    profile = profile_table(frame, label_of)
+    profile = profile_table(frame, dict(zip(idents, labels, strict=True)))
     parquet = io.BytesIO()
     frame.write_parquet(parquet)
 
@@ -58,7 +76,8 @@ def upload_dataset(services: Services, user_id: str, domain: str, upload: Upload
     current = docs.get(paths.datasets(user_id, domain), name)
     version = _claim_version(services, user_id, domain, name, (current or {}).get("version", 0) + 1)
     prefix = paths.version_prefix(user_id, domain, name, version)
-    ext = upload.filename.rsplit(".", 1)[-1].lower()
+    ext = fmt if fmt != "ndjson" else "ndjson"
+    now = now_iso()
     record = {
         "name": name,
         "domain": domain,
@@ -70,18 +89,23 @@ def upload_dataset(services: Services, user_id: str, domain: str, upload: Upload
         "columns": [{"name": c["name"], "label": c["label"], "dtype": c["dtype"]} for c in profile["columns"]],
         "profile": profile,
         "blobs": {"original": f"{prefix}/original.{ext}", "parquet": f"{prefix}/data.parquet"},
-        "created_at": (current or {}).get("created_at", now_iso()),
-        "updated_at": now_iso(),
+        "created_at": (current or {}).get("created_at", now),
+        "updated_at": now,
     }
     try:
         blobs.put(record["blobs"]["original"], upload.data)
         blobs.put(record["blobs"]["parquet"], parquet.getvalue(), "application/vnd.apache.parquet")
-        docs.put(paths.datasets(user_id, domain), name, record)
-        _touch_domain(services, user_id, domain)
+        docs.put(paths.versions(user_id, domain, name), f"v{version}", {**record, "status": "ready"})
+        docs.put_if_newer(paths.datasets(user_id, domain), name, record, "version")
+        existing = docs.get(paths.domains(user_id), domain)
+        if existing is None:
+            docs.put(paths.domains(user_id), domain, {"name": domain, "created_at": now})
     except BaseException:
         blobs.delete_prefix(prefix)
         docs.delete(paths.versions(user_id, domain, name), f"v{version}")
         raise
+    finally:
+        services.cache.invalidate(user_id, paths.DOMAINS_SCOPE, paths.domain_scope(domain))
     return public_record(record)
 
 
@@ -89,50 +113,76 @@ def _claim_version(services: Services, user_id: str, domain: str, name: str, ver
     for attempt in range(_CLAIM_TRIES):
         try:
             services.documents.create(paths.versions(user_id, domain, name), f"v{version + attempt}",
-                                      {"version": version + attempt, "claimed_at": now_iso()})
+                                      {"version": version + attempt, "status": "writing", "claimed_at": now_iso()})
             return version + attempt
         except Conflict:
             continue
-    raise Conflict("another upload of this dataset is in progress; try again", code="upload_conflict")
-
-
-def _touch_domain(services: Services, user_id: str, domain: str) -> None:
-    count = len(services.documents.list(paths.datasets(user_id, domain)))
-    existing = services.documents.get(paths.domains(user_id), domain) or {"created_at": now_iso()}
-    services.documents.put(paths.domains(user_id), domain, {
-        "name": domain, "dataset_count": count, "created_at": existing["created_at"], "updated_at": now_iso(),
-    })
+    raise Conflict("too many concurrent uploads of this dataset; try again", code="upload_conflict")
 
 
 def public_record(record: dict[str, Any]) -> dict[str, Any]:
     """What clients see: the record without internal storage paths."""
-    return {k: v for k, v in record.items() if k != "blobs"}
+    return {k: v for k, v in record.items() if k not in ("blobs", "status")}
+
+
+def _summary(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in public_record(record).items() if k != "profile"}
 
 
 def list_domains(services: Services, user_id: str) -> list[dict[str, Any]]:
-    return services.documents.list(paths.domains(user_id), order_by="name")
+    def compute() -> list[dict[str, Any]]:
+        docs = services.documents
+        result = []
+        for domain in docs.list(paths.domains(user_id), order_by="name"):
+            count = len(docs.list(paths.datasets(user_id, domain["name"])))
+            result.append({**domain, "dataset_count": count})
+        return result
+
+    return services.cache.cached(user_id, paths.DOMAINS_SCOPE, "listing", ("domains",), compute)
+
+
+def _require_domain(services: Services, user_id: str, domain: str) -> None:
+    check_domain(domain)
+    if services.documents.get(paths.domains(user_id), domain) is None:
+        raise NotFound(f"domain {domain!r} not found", code="domain_not_found")
 
 
 def list_datasets(services: Services, user_id: str, domain: str) -> list[dict[str, Any]]:
     check_domain(domain)
-    if services.documents.get(paths.domains(user_id), domain) is None:
+
+    def compute() -> list[dict[str, Any]] | None:
+        if services.documents.get(paths.domains(user_id), domain) is None:
+            return None
+        return [_summary(r) for r in services.documents.list(paths.datasets(user_id, domain), order_by="name")]
+
+    listed = services.cache.cached(user_id, paths.domain_scope(domain), "listing", ("datasets",), compute)
+    if listed is None:
         raise NotFound(f"domain {domain!r} not found", code="domain_not_found")
-    records = services.documents.list(paths.datasets(user_id, domain), order_by="name")
-    return [{k: v for k, v in public_record(r).items() if k != "profile"} for r in records]
+    return listed
 
 
 def get_record(services: Services, user_id: str, domain: str, name: str) -> dict[str, Any]:
+    """The current version's record (internal: with blob paths); cached per domain generation."""
     check_domain(domain)
-    record = services.documents.get(paths.datasets(user_id, domain), name.lower())
+    key = name.lower()
+
+    def compute() -> dict[str, Any] | None:
+        return services.documents.get(paths.datasets(user_id, domain), key)
+
+    record = services.cache.cached(user_id, paths.domain_scope(domain), "profile", ("record", key), compute)
     if record is None:
         raise NotFound(f"dataset {name!r} not found in domain {domain!r}", code="dataset_not_found")
     return record
 
 
 def domain_records(services: Services, user_id: str, domain: str) -> list[dict[str, Any]]:
-    """Every dataset record of a domain (internal: with blob paths), or 404 for an unknown domain."""
+    """Every current dataset record of a domain (internal: with blob paths), or 404 for an unknown domain."""
     check_domain(domain)
-    records = services.documents.list(paths.datasets(user_id, domain), order_by="name")
+
+    def compute() -> list[dict[str, Any]]:
+        return services.documents.list(paths.datasets(user_id, domain), order_by="name")
+
+    records = services.cache.cached(user_id, paths.domain_scope(domain), "profile", ("records",), compute)
     if not records:
         raise NotFound(f"domain {domain!r} not found or has no datasets", code="domain_not_found")
     return records
@@ -156,3 +206,41 @@ def preview(services: Services, record: dict[str, Any], limit: int, offset: int)
         "offset": offset,
         "total_rows": record["rows"],
     }
+
+
+def download(services: Services, record: dict[str, Any], fmt: str) -> tuple[bytes, str, str]:
+    """(bytes, media type, file name) of the current version as CSV or canonical Parquet."""
+    if fmt == "parquet":
+        return services.blobs.get(record["blobs"]["parquet"]), "application/vnd.apache.parquet", \
+            f"{record['name']}.parquet"
+    if fmt == "csv":
+        return scan(services, record).collect().write_csv().encode(), "text/csv; charset=utf-8", \
+            f"{record['name']}.csv"
+    raise BadRequest("format must be csv or parquet", code="invalid_parameter")
+
+
+def delete_dataset(services: Services, user_id: str, domain: str, name: str) -> dict[str, Any]:
+    record = get_record(services, user_id, domain, name)
+    name = record["name"]
+    docs = services.documents
+    try:
+        # Pointer first: once it is gone no reader can reach the blobs being deleted.
+        docs.delete(paths.datasets(user_id, domain), name)
+        docs.delete_tree(paths.dataset_tree(user_id, domain, name))
+        blobs = services.blobs.delete_prefix(paths.dataset_tree(user_id, domain, name))
+    finally:
+        services.cache.invalidate(user_id, paths.DOMAINS_SCOPE, paths.domain_scope(domain))
+    return {"deleted": {"domain": domain, "name": name, "versions": record["version"], "blobs": blobs}}
+
+
+def delete_domain(services: Services, user_id: str, domain: str) -> dict[str, Any]:
+    _require_domain(services, user_id, domain)
+    docs = services.documents
+    try:
+        count = len(docs.list(paths.datasets(user_id, domain)))
+        docs.delete(paths.domains(user_id), domain)
+        documents = docs.delete_tree(paths.domain_tree(user_id, domain))
+        blobs = services.blobs.delete_prefix(paths.domain_tree(user_id, domain))
+    finally:
+        services.cache.invalidate(user_id, paths.DOMAINS_SCOPE, paths.domain_scope(domain))
+    return {"deleted": {"domain": domain, "datasets": count, "documents": documents, "blobs": blobs}}

@@ -20,6 +20,12 @@ class DocumentStore(Protocol):
     def put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
         """Create or replace a document."""
 
+    def put_if_newer(self, collection: str, doc_id: str, data: dict[str, Any], field: str) -> bool:
+        """Create, or replace only when ``data[field]`` (a number) exceeds the stored one; atomic.
+
+        Racing writers of versioned records can then never move a pointer backwards.
+        """
+
     def delete(self, collection: str, doc_id: str) -> bool:
         """Delete a document; return whether it existed."""
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 from convoinsight.errors import NotFound
 from convoinsight.storage.blobs import check_path
+from convoinsight.storage.local_signing import sign, signing_key
 
 
 class LocalBlobStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, upload_url: str = "", key_dir: Path | None = None):
         self.root = Path(root).resolve()
+        # Where the local emulator accepts signed PUTs (it then emits the finalize event, as GCS would).
+        self.upload_url = upload_url
+        self.key_dir = Path(key_dir) if key_dir else self.root
 
     def _file(self, path: str) -> Path:
         return self.root / check_path(path)
@@ -61,6 +67,18 @@ class LocalBlobStore:
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".tmp-")
         )
+
+    def signed_upload_url(self, path: str, content_type: str, expires_seconds: int) -> dict:
+        check_path(path)
+        expires = int(time.time()) + expires_seconds
+        signature = sign(signing_key(self.key_dir), path, content_type, expires)
+        query = urlencode({"path": path, "expires": expires, "signature": signature})
+        return {
+            "url": f"{self.upload_url}?{query}",
+            "method": "PUT",
+            "headers": {"Content-Type": content_type},
+            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
+        }
 
     def local_path(self, path: str) -> Path | None:
         return self._file(path)

@@ -23,6 +23,12 @@ CREATE TABLE IF NOT EXISTS documents (
 _FIELD_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
+def _check_field(name: str) -> None:
+    # Field names are interpolated into SQL, so they must be plain identifiers; values never are.
+    if not name or set(name) - _FIELD_OK:
+        raise ValueError(f"bad field name {name!r}")
+
+
 class PostgresDocumentStore:
     def __init__(self, pool: PostgresPool):
         self.pool = pool
@@ -63,6 +69,16 @@ class PostgresDocumentStore:
             c=collection, i=doc_id, d=json.dumps(data),
         )
 
+    def put_if_newer(self, collection: str, doc_id: str, data: dict[str, Any], field: str) -> bool:
+        _check_field(field)
+        rows = self._run(
+            "INSERT INTO documents (collection, id, data) VALUES (:c, :i, CAST(:d AS jsonb)) "
+            "ON CONFLICT (collection, id) DO UPDATE SET data = EXCLUDED.data, updated_at = now() "
+            f"WHERE (documents.data->'{field}')::numeric < (EXCLUDED.data->'{field}')::numeric RETURNING id",
+            c=collection, i=doc_id, d=json.dumps(data),
+        )
+        return bool(rows)
+
     def delete(self, collection: str, doc_id: str) -> bool:
         rows = self._run("DELETE FROM documents WHERE collection = :c AND id = :i RETURNING id",
                          c=collection, i=doc_id)
@@ -83,9 +99,7 @@ class PostgresDocumentStore:
             sql += " AND data @> CAST(:w AS jsonb)"
             params["w"] = json.dumps(where)
         if order_by:
-            # The field name is interpolated, so it must be a plain identifier; values never are.
-            if not order_by or set(order_by) - _FIELD_OK:
-                raise ValueError(f"bad order_by field {order_by!r}")
+            _check_field(order_by)
             sql += f" ORDER BY data->'{order_by}' {'DESC' if descending else 'ASC'}, id"
         else:
             sql += " ORDER BY id"

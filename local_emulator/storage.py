@@ -1,0 +1,75 @@
+"""The local stand-in for GCS signed uploads and their finalize notifications.
+
+``PUT /_storage/upload?path=..&expires=..&signature=..`` checks the HMAC the
+local blob store signed, stores the object, then (like GCS -> Eventarc)
+delivers a ``google.cloud.storage.object.v1.finalized`` CloudEvent to the
+``ingest`` function in the background, redelivering on 5xx a few times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+
+from werkzeug.wrappers import Request, Response
+
+from convoinsight.services import get_services
+from convoinsight.settings import get_settings
+from convoinsight.storage.local_signing import signing_key, verify
+
+log = logging.getLogger("local_emulator.storage")
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+_REDELIVERIES = 5
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    body = {"error": {"code": code, "message": message, "request_id": ""}}
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+class LocalStorage:
+    def __init__(self, ingest_app):
+        self.ingest = ingest_app
+
+    def __call__(self, environ, start_response):
+        return self.handle(Request(environ))(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        if request.path.rstrip("/") != "/upload":
+            return _error(404, "route_not_found", "no such storage route")
+        if request.method != "PUT":
+            return _error(405, "method_not_allowed", "use PUT")
+        settings = get_settings()
+        path = request.args.get("path", "")
+        try:
+            expires = int(request.args.get("expires", "0"))
+        except ValueError:
+            expires = 0
+        content_type = request.headers.get("Content-Type", "")
+        if not verify(signing_key(settings.local_state_dir), path, content_type, expires,
+                      request.args.get("signature", "")):
+            return _error(403, "invalid_signature", "the signed URL is invalid or expired, or the Content-Type "
+                                                    "differs from the signed one")
+        if (request.content_length or 0) > settings.max_signed_upload_bytes:
+            return _error(413, "file_too_large", f"the limit is {settings.max_signed_upload_bytes:,} bytes")
+        data = request.get_data()
+        get_services(settings).blobs.put(path, data, content_type)
+        event = {"bucket": "local", "name": path, "size": str(len(data)), "contentType": content_type,
+                 "generation": str(time.time_ns())}
+        threading.Thread(target=self._deliver, args=(event,), daemon=True, name="finalize-event").start()
+        return Response(status=200)
+
+    def _deliver(self, data: dict) -> None:
+        client = self.ingest.test_client()
+        headers = {"ce-specversion": "1.0", "ce-type": FINALIZED, "ce-id": uuid.uuid4().hex,
+                   "ce-source": "//storage.googleapis.com/projects/_/buckets/local",
+                   "ce-subject": f"objects/{data['name']}", "Content-Type": "application/json"}
+        for attempt in range(_REDELIVERIES):
+            resp = client.post("/", data=json.dumps(data), headers=headers)
+            if resp.status_code < 500:
+                return
+            time.sleep(0.2 * 2**attempt)
+        log.error("finalize event for %s was not accepted after %d deliveries", data["name"], _REDELIVERIES)
