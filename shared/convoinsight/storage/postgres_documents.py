@@ -74,8 +74,9 @@ class PostgresDocumentStore:
         rows = self._run(
             "INSERT INTO documents (collection, id, data) VALUES (:c, :i, CAST(:d AS jsonb)) "
             "ON CONFLICT (collection, id) DO UPDATE SET data = EXCLUDED.data, updated_at = now() "
-            f"WHERE (documents.data->'{field}')::numeric < (EXCLUDED.data->'{field}')::numeric RETURNING id",
-            c=collection, i=doc_id, d=json.dumps(data),
+            "WHERE (documents.data -> CAST(:f AS text))::numeric < (EXCLUDED.data -> CAST(:f AS text))::numeric "
+            "RETURNING id",
+            c=collection, i=doc_id, d=json.dumps(data), f=field,
         )
         return bool(rows)
 
@@ -100,7 +101,8 @@ class PostgresDocumentStore:
             params["w"] = json.dumps(where)
         if order_by:
             _check_field(order_by)
-            sql += f" ORDER BY data->'{order_by}' {'DESC' if descending else 'ASC'}, id"
+            sql += f" ORDER BY data -> CAST(:o AS text) {'DESC' if descending else 'ASC'}, id"
+            params["o"] = order_by
         else:
             sql += " ORDER BY id"
         if limit is not None:
