@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -123,3 +124,62 @@ def queries_client(local_env: dict):
 @pytest.fixture
 def health_client(local_env: dict):
     return function_client("health")
+
+
+# Google Cloud emulators for the cloud-mode stores, started once per session on free ports and only when a test
+# asks for them. They deliberately do NOT export FIRESTORE_EMULATOR_HOST / STORAGE_EMULATOR_HOST: a session-wide
+# variable would leak into every later test (isolate_environment restores the environment each test started
+# with), so whether a local-mode test saw it would depend on test order. The function-scoped fixtures that build
+# clients set the variable with monkeypatch for their test only (see tests/contract/conftest.py).
+@pytest.fixture(scope="session")
+def firestore_emulator():
+    from tests.support.gcp_emulators import FirestoreEmulator
+
+    emulator = FirestoreEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    from tests.support.gcp_emulators import GcsEmulator
+
+    emulator = GcsEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def cloud_env(local_env: dict, firestore_emulator, gcs_emulator, tmp_path: Path) -> dict:
+    """The cloud code path (GCS + Firestore, against their emulators) with the session's Redis and stub model.
+
+    DEPLOYMENT_MODE stays local (dev auth is allowed only there) while the two backend settings pick the
+    cloud stores: exactly the code that runs in the cloud, behind the identity tests can send.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "signer.json"
+    key_file.write_text(json.dumps({
+        "type": "service_account", "client_email": "signer@convoinsight-test.iam.gserviceaccount.com",
+        "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode(),
+        "project_id": "convoinsight-test", "token_uri": "https://oauth2.googleapis.com/token",
+    }))
+    env = {
+        "BLOB_BACKEND": "gcs",
+        "DOCUMENT_BACKEND": "firestore",
+        "GCP_PROJECT_ID": "convoinsight-test",
+        "GCS_BUCKET": gcs_emulator.create_bucket(f"test-{uuid.uuid4().hex[:16]}"),
+        "GCS_SIGNING_KEY_FILE": str(key_file),
+        "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
+        "STORAGE_EMULATOR_HOST": gcs_emulator.host,
+    }
+    os.environ.update(env)
+    from convoinsight.services import get_services
+    from convoinsight.settings import get_settings
+
+    get_settings.cache_clear()
+    get_services.cache_clear()
+    return {**local_env, **env}

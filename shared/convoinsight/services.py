@@ -7,6 +7,7 @@ object; tests build their own with ``Services(settings)``.
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -75,6 +76,12 @@ class Services:
                 raise ConfigError("POSTGRES_URL is required for the postgres document store")
             self._pool = PostgresPool(self.settings.postgres_url)
             return PostgresDocumentStore(self._pool)
+        if backend == "firestore":
+            from convoinsight.storage.firestore_documents import FirestoreDocumentStore
+
+            if not self.settings.gcp_project_id:
+                raise ConfigError("GCP_PROJECT_ID is required for the firestore document store")
+            return FirestoreDocumentStore(self.settings.gcp_project_id)
         raise ConfigError(f"document backend {backend!r} is not available in this version")
 
     def _make_blobs(self) -> BlobStore:
@@ -85,6 +92,20 @@ class Services:
             return LocalBlobStore(self.settings.local_state_dir / "blobs",
                                   upload_url=f"http://127.0.0.1:{self.settings.port}/_storage/upload",
                                   key_dir=self.settings.local_state_dir)
+        if backend == "gcs":
+            from convoinsight.storage.gcs_blobs import GcsBlobStore
+
+            if not self.settings.gcs_bucket:
+                raise ConfigError("GCS_BUCKET is required for the gcs blob store")
+            signer = None
+            if self.settings.gcs_signing_key_file:
+                from google.oauth2 import service_account
+
+                signer = service_account.Credentials.from_service_account_file(self.settings.gcs_signing_key_file)
+            # With the emulator, signed URLs must point at it; otherwise the library's default endpoint.
+            emulator = os.environ.get("STORAGE_EMULATOR_HOST") or None
+            return GcsBlobStore(self.settings.gcs_bucket, project=self.settings.gcp_project_id or None,
+                                signing_credentials=signer, api_access_endpoint=emulator)
         raise ConfigError(f"blob backend {backend!r} is not available in this version")
 
     def check_redis(self) -> None:
@@ -99,6 +120,9 @@ class Services:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
+        for store in (self._documents, self._blobs):
+            if hasattr(store, "close") and store is not None:
+                store.close()
         if self._redis is not None:
             self._redis.close()
 

@@ -45,6 +45,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CACHE_ENABLED", "true", "Use Redis caches (`true`/`false`)."),
     Setting("GCP_PROJECT_ID", "", "Google Cloud project (cloud mode)."),
     Setting("GCS_BUCKET", "", "Bucket for datasets and charts (cloud mode)."),
+    Setting("GCS_SIGNING_KEY_FILE", "", "Service-account key JSON used only to sign upload URLs where IAM signing "
+            "is unavailable (emulators, outside Google Cloud). Empty: sign through IAM as the function's account."),
     Setting("CORS_ORIGINS", "", "Comma-separated origins allowed by CORS; `*` allows any; empty disables CORS."),
     Setting("AUTH_MODE", "dev", "`dev` trusts the `X-User-Id` header (local mode only).", ("dev",)),
     Setting("LLM_MODEL", "", "litellm model name used by every agent, overriding the prompts' models "
@@ -89,6 +91,7 @@ class Settings:
     cache_enabled: bool
     gcp_project_id: str
     gcs_bucket: str
+    gcs_signing_key_file: str
     cors_origins: tuple[str, ...]
     auth_mode: str
     llm_model: str
@@ -184,6 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cache_enabled=_bool("CACHE_ENABLED", raw["CACHE_ENABLED"]),
         gcp_project_id=raw["GCP_PROJECT_ID"],
         gcs_bucket=raw["GCS_BUCKET"],
+        gcs_signing_key_file=raw["GCS_SIGNING_KEY_FILE"],
         cors_origins=tuple(o.strip() for o in raw["CORS_ORIGINS"].split(",") if o.strip()),
         auth_mode=raw["AUTH_MODE"],
         llm_model=raw["LLM_MODEL"],

@@ -87,3 +87,78 @@ def test_delete_tree_removes_a_collection_and_everything_below_it_only(documents
     assert documents.list(f"{tenant}/domains/d1/datasets") == []
     assert documents.get(f"{tenant}/domains/d10/datasets", "b") == {"v": 1}
     assert documents.delete_tree(f"{tenant}/nothing") == 0
+
+
+def test_put_if_newer_never_moves_backwards(documents, tenant):
+    col = f"{tenant}/pointers"
+    assert documents.put_if_newer(col, "p", {"version": 2, "who": "b"}, "version") is True
+    assert documents.put_if_newer(col, "p", {"version": 1, "who": "a"}, "version") is False
+    assert documents.put_if_newer(col, "p", {"version": 2, "who": "c"}, "version") is False
+    assert documents.get(col, "p") == {"version": 2, "who": "b"}
+    assert documents.put_if_newer(col, "p", {"version": 3, "who": "d"}, "version") is True
+    assert documents.get(col, "p")["who"] == "d"
+
+
+def test_put_if_newer_under_concurrency_keeps_the_highest(documents, tenant):
+    col = f"{tenant}/pointers"
+    barrier = threading.Barrier(6)
+
+    def write(v: int) -> None:
+        barrier.wait()
+        documents.put_if_newer(col, "p", {"version": v}, "version")
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in (3, 1, 6, 2, 5, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert documents.get(col, "p") == {"version": 6}
+
+
+def _exact(value) -> str:
+    """JSON text with sorted keys: tells 1 from 1.0 and from True, which == does not."""
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+ROUND_TRIP = {
+    "int": 1, "big": 2**53 + 1, "negative": -(2**62), "float": 1.0, "tenth": 0.1, "sum": 0.1 + 0.2,
+    "tiny": 1e-300, "negative_float": -2.5e-7, "true": True, "false": False, "none": None,
+    "empty": "", "empty_list": [], "empty_dict": {},
+    "text": "é € 日本語 עברית 👩🏽‍💻 e\u0301 \n\t\"quotes\" \\ back",
+    "nested": {"a": {"b": {"c": [1, {"d": [True, None, "x"]}]}}},
+    # Table rows: arrays directly inside arrays (Firestore cannot store those natively).
+    "rows": [[1, "a", 0.5, None], [2, "b", 1.5, True], []],
+    "deep_rows": [[[1, 2], [3]], [[]]],
+    "mixed": [1, "two", 3.0, False, None, {"k": [[]]}],
+    "keys": {"a.b": 1, "with space": 2, "$schema": 3, "ünï": 4, "1": 5, "`tick`": 6},
+}
+
+
+def test_values_round_trip_exactly(documents, tenant):
+    col = f"{tenant}/values"
+    documents.put(col, "v", ROUND_TRIP)
+    assert _exact(documents.get(col, "v")) == _exact(ROUND_TRIP)
+    assert [_exact(d) for d in documents.list(col)] == [_exact(ROUND_TRIP)]
+    documents.create(col, "w", {"rows": ROUND_TRIP["rows"]})
+    matches = documents.list(col, where={"rows": ROUND_TRIP["rows"]})
+    assert [_exact(d) for d in matches] == [_exact(ROUND_TRIP), _exact({"rows": ROUND_TRIP["rows"]})]
+
+
+def test_a_document_of_500_kb_round_trips(documents, tenant):
+    import json
+
+    col = f"{tenant}/big"
+    doc = {"rows": [[i, f"row {i} ü", i * 0.5, i % 2 == 0] for i in range(12_000)], "text": "é" * 50_000}
+    assert 450_000 < len(json.dumps(doc, ensure_ascii=False).encode()) < 600_000
+    documents.put(col, "d", doc)
+    assert _exact(documents.get(col, "d")) == _exact(doc)
+
+
+def test_values_that_are_not_json_are_refused(documents, tenant):
+    import datetime
+
+    with pytest.raises(TypeError):
+        documents.put(f"{tenant}/bad", "d", {"when": datetime.datetime.now(datetime.UTC)})
+    assert documents.get(f"{tenant}/bad", "d") is None

@@ -36,10 +36,17 @@ def test_readme_has_upload_list_and_ask_examples():
     assert len(commands) >= 5
 
 
-def test_every_readme_curl_command_works_against_the_emulator(emulator):
+def test_every_readme_curl_command_works_against_the_emulator(emulator, tmp_path):
     user = "readme-user"
     for command in readme_curl_commands():
         command = command.replace("http://127.0.0.1:8080/api/v1", emulator.base).replace("alice", user)
+        output = re.search(r" -o (\S+)", command)
+        if output:  # a download: write it to a temp file and check that instead of stdout
+            target = tmp_path / Path(output.group(1)).name
+            done = subprocess.run(["bash", "-c", command.replace(output.group(1), str(target))], cwd=REPO,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0 and pl.read_csv(target).height == 600, (command, done.stderr)
+            continue
         # The README asks with the configured model; here the configured model is the stub, so ask offline.
         command = command.replace('"prompt":', '"model": "offline", "prompt":')
         done = subprocess.run(["bash", "-c", command + " -w '\\n%{http_code}'"], cwd=REPO, capture_output=True,
