@@ -43,3 +43,12 @@ def test_prefixes_are_folders_not_string_prefixes(blobs, tenant):
     assert blobs.list(f"{tenant}/data/a") == [f"{tenant}/data/a/1"]
     assert blobs.delete_prefix(f"{tenant}/data/a") == 1
     assert blobs.get(f"{tenant}/data/ab/1") == b"2"
+
+
+def test_move_renames_within_the_store(blobs, tenant):
+    blobs.put(f"{tenant}/in/x.csv", b"payload")
+    blobs.move(f"{tenant}/in/x.csv", f"{tenant}/out/v1/original.csv")
+    assert blobs.get(f"{tenant}/out/v1/original.csv") == b"payload"
+    assert blobs.exists(f"{tenant}/in/x.csv") is False
+    with pytest.raises(NotFound):
+        blobs.move(f"{tenant}/in/x.csv", f"{tenant}/out/again.csv")

@@ -38,6 +38,7 @@ def test_readme_has_upload_list_and_ask_examples():
 
 def test_every_readme_curl_command_works_against_the_emulator(emulator, tmp_path):
     user = "readme-user"
+    answer = None
     for command in readme_curl_commands():
         command = command.replace("http://127.0.0.1:8080/api/v1", emulator.base).replace("alice", user)
         output = re.search(r" -o (\S+)", command)
@@ -54,8 +55,15 @@ def test_every_readme_curl_command_works_against_the_emulator(emulator, tmp_path
         body, _, status = done.stdout.rpartition("\n")
         assert done.returncode == 0 and status in ("200", "201"), (command, done.stdout, done.stderr)
         assert "error" not in json.loads(body), body
-    answer = json.loads(body)
-    assert answer["sql_status"] == "ok" and answer["table"]["row_count"] == 4
+        if "/queries/" in command:
+            answer = json.loads(body)
+            assert answer["sql_status"] == "ok" and answer["table"]["row_count"] == 4
+        if command.startswith("curl -s -X DELETE") and command.rstrip("'").endswith("/datasets/demo"):
+            assert json.loads(body)["deleted"]["domain"] == "demo"
+    assert answer
+    listing = subprocess.run(["curl", "-s", f"{emulator.base}/datasets/", "-H", f"X-User-Id: {user}"],
+                             capture_output=True, text=True, timeout=30)
+    assert json.loads(listing.stdout) == {"domains": []}  # the clean-up really removed everything
 
 
 def test_make_demo_prints_the_correct_totals():

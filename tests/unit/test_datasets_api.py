@@ -121,8 +121,11 @@ def test_bad_names_are_refused(datasets_client, user_id, local_env, domain, form
 
 
 def test_upload_without_a_file_field(datasets_client, user_id):
-    resp = datasets_client.post("/d", headers={"X-User-Id": user_id}, data={"other": "x"})
+    resp = datasets_client.post("/d", headers={"X-User-Id": user_id},
+                                data={"other": (io.BytesIO(b"a\n1\n"), "t.csv")})
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "missing_file"
+    raw = datasets_client.post("/d", headers={"X-User-Id": user_id}, data=b"a,b\n1,2\n", content_type="text/csv")
+    assert raw.status_code == 415 and raw.get_json()["error"]["code"] == "unsupported_content_type"
 
 
 def test_upload_over_the_limit_is_413_with_the_limit(local_env, user_id):
@@ -157,3 +160,79 @@ def test_bad_preview_parameters(datasets_client, user_id, query):
     upload(datasets_client, user_id, "d", "t.csv", b"a\n1\n")
     resp = datasets_client.get(f"/d/t?{query}", headers={"X-User-Id": user_id})
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize(("filename", "expected"), [
+    ("Café Ventes 2024.csv", "cafe_ventes_2024"),
+    ("数据.csv", "dataset"),
+    ("../../etc/passwd.csv", "passwd"),
+    ("select.csv", "select_data"),
+    ("2024 sales.csv", "dataset_2024_sales"),
+    ("x" * 5000 + ".csv", "x" * 63),
+])
+def test_file_names_become_safe_table_names(datasets_client, user_id, local_env, filename, expected):
+    resp = upload(datasets_client, user_id, "d", filename, b"a\n1\n")
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["name"] == expected
+    root = Path(local_env["LOCAL_STATE_DIR"]) / "blobs"
+    assert all(p.resolve().is_relative_to(root.resolve()) for p in stored_files(local_env))
+    assert all(f"/tenants/{user_id}/domains/d/datasets/{expected}/" in str(p) for p in stored_files(local_env))
+
+
+def test_a_file_name_that_is_not_utf8(datasets_client, user_id):
+    boundary = "XyZ"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"".encode()
+            + "ventes_é".encode("latin-1") + b".csv\"\r\nContent-Type: text/csv\r\n\r\na,b\r\n1,2\r\n"
+            + f"--{boundary}--\r\n".encode())
+    resp = datasets_client.post("/d", headers={"X-User-Id": user_id}, data=body,
+                                content_type=f"multipart/form-data; boundary={boundary}")
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_multipart"
+    assert "UTF-8" in resp.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("domain", ["a" * 65, "-leading-dash", "has space", "dot.name", "ünïcode"])
+def test_bad_domain_names(datasets_client, user_id, local_env, domain):
+    resp = upload(datasets_client, user_id, domain, "t.csv", b"a\n1\n")
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_domain"
+    assert stored_files(local_env) == []
+
+
+@pytest.mark.parametrize("name", ["a" * 64, "has space", "semi;colon", "nul\x00byte", "../x", "select"])
+def test_bad_explicit_dataset_names(datasets_client, user_id, local_env, name):
+    resp = upload(datasets_client, user_id, "d", "t.csv", b"a\n1\n", name=name)
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_dataset_name"
+    assert stored_files(local_env) == []
+
+
+def test_duplicate_and_keyword_headers_load_and_stay_queryable(datasets_client, user_id, local_env):
+    from convoinsight.sql.execute import run_select
+    from convoinsight.sql.guard import check_select
+
+    data = b"order,order,select,from,Group By\nx,1,2,3,4\ny,5,6,7,8\nx,9,10,11,12\n"
+    record = upload(datasets_client, user_id, "d", "t.csv", data).get_json()
+    assert [c["name"] for c in record["columns"]] == ["order", "order_2", "select", "from", "group_by"]
+    assert [c["label"] for c in record["columns"]] == ["order", "order (2)", "select", "from", "Group By"]
+    parquet = next(p for p in stored_files(local_env) if p.name == "data.parquet")
+    checked = check_select('SELECT "order", SUM("select") AS s FROM t GROUP BY "order" ORDER BY "order"', {"t"})
+    result = run_select(checked.sql, {"t": pl.scan_parquet(parquet)}, 100)
+    assert result.rows == [["x", 12], ["y", 6]]
+
+
+def test_xlsx_formulas_arrive_as_their_values(datasets_client, user_id):
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("Data")
+    sheet.write_row(0, 0, ["item", "price", "qty", "total"])
+    sheet.write_row(1, 0, ["a", 2.5, 4])
+    sheet.write_formula(1, 3, "=B2*C2", None, 10.0)
+    sheet.write_row(2, 0, ["b", 1.0, 3])
+    sheet.write_formula(2, 3, '=WEBSERVICE("http://evil.example/x")', None, 3.0)
+    book.add_worksheet("Other").write_row(0, 0, ["z"])
+    book.close()
+    record = upload(datasets_client, user_id, "d", "book.xlsx", buffer.getvalue(), sheet="Data").get_json()
+    got = datasets_client.get("/d/book", headers={"X-User-Id": user_id}).get_json()["preview"]["rows"]
+    assert record["rows"] == 2 and got == [["a", 2.5, 4, 10.0], ["b", 1.0, 3, 3.0]]
+    missing = upload(datasets_client, user_id, "d", "book.xlsx", buffer.getvalue(), sheet="Nope")
+    assert missing.status_code == 422 and missing.get_json()["error"]["code"] == "sheet_not_found"

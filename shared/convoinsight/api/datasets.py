@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Response
+from werkzeug.formparser import FormDataParser
 
 from convoinsight.datasets import service, uploads
-from convoinsight.errors import BadRequest, PayloadTooLarge
+from convoinsight.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("datasets")
@@ -25,12 +26,13 @@ def upload(ctx: RequestContext, domain: str):
     if request.content_length and request.content_length > limit + 64 * 1024:
         raise PayloadTooLarge(f"the upload is larger than the {limit:,}-byte limit; use a signed upload URL "
                               "(POST /{domain}/uploads) for large files", code="file_too_large")
-    file = request.files.get("file")
+    form, files = _multipart(request)
+    file = files.get("file")
     if file is None or not file.filename:
         raise BadRequest("send the dataset as multipart/form-data in the field 'file'", code="missing_file")
     data = file.read(limit + 1)
-    name = (request.form.get("name") or "").strip() or None
-    sheet = (request.form.get("sheet") or "").strip() or None
+    name = (form.get("name") or "").strip() or None
+    sheet = (form.get("sheet") or "").strip() or None
     record = service.upload_dataset(ctx.services, ctx.user_id, domain,
                                     service.Upload(data, file.filename, name, sheet))
     return record, 201
@@ -74,6 +76,21 @@ def record(ctx: RequestContext, domain: str, name: str):
 @app.route("DELETE", "/<domain>/<name>")
 def delete_dataset(ctx: RequestContext, domain: str, name: str):
     return service.delete_dataset(ctx.services, ctx.user_id, domain, name)
+
+
+def _multipart(request):
+    """Parse the form strictly: werkzeug's default silently drops a part it cannot decode (a file name
+    that is not UTF-8, a broken boundary), which would surface as a confusing 'missing file'."""
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("send the dataset as multipart/form-data", code="unsupported_content_type")
+    parser = FormDataParser(silent=False)
+    try:
+        _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
+                                      request.mimetype_params)
+    except ValueError:
+        raise BadRequest("the multipart body could not be read; file names and field headers must be UTF-8",
+                         code="invalid_multipart") from None
+    return form, files
 
 
 def _int_arg(ctx: RequestContext, name: str, default: int, low: int, high: int) -> int:

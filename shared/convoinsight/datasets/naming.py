@@ -18,13 +18,32 @@ def check_domain(domain: str) -> str:
     return domain
 
 
+# A dataset's name is its SQL table name: reserved words would force quoting in every question's SQL.
+RESERVED = frozenset("""
+    all alter and any as asc between by case cast create cross current_date current_time current_timestamp
+    current_user delete desc distinct drop else end except exists false fetch for from full group having ilike
+    in inner insert intersect into is join lateral left like limit natural not null offset on or order outer
+    qualify right select session_user set some table then true union update user using values when where
+    window with
+""".split())
+
+
 def check_dataset_name(name: str) -> str:
     """An explicit dataset name: it is the SQL table name, so it must already be a plain identifier."""
     lowered = (name or "").strip().lower()
     if not IDENTIFIER.match(lowered):
         raise BadRequest("a dataset name is 1-63 lower-case letters, digits or _, not starting with a digit",
                          code="invalid_dataset_name")
+    if lowered in RESERVED:
+        raise BadRequest(f"{lowered!r} is a reserved SQL word; choose another dataset name",
+                         code="invalid_dataset_name")
     return lowered
+
+
+def table_name(stem: str) -> str:
+    """A table name derived from a file name: an identifier, never a reserved word."""
+    ident = to_identifier(stem, fallback="dataset")
+    return f"{ident}_data" if ident in RESERVED else ident
 
 
 def to_identifier(text: str, fallback: str = "column") -> str:

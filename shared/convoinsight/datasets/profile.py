@@ -17,6 +17,7 @@ _STRING_LIMIT = 80
 # The profile is stored inside the dataset record (a Firestore document is at most 1 MiB) and read into
 # prompts, so wide tables get fewer top values and shorter samples until the whole fits this budget.
 PROFILE_BUDGET_BYTES = 256 * 1024
+EXACT_DISTINCT_ROWS = 200_000
 
 
 def dtype_name(dtype: pl.DataType) -> str:
@@ -72,37 +73,56 @@ def _trim(profile: dict[str, Any], top_n: int, sample_rows: int, text_limit: int
     return {**profile, "columns": columns, "sample_rows": samples}
 
 
+def _stats(frame: pl.DataFrame) -> dict[str, Any]:
+    """Every per-column aggregate in one lazy query, so Polars computes them in parallel in one pass.
+
+    Above ``EXACT_DISTINCT_ROWS`` rows distinct counts are HyperLogLog estimates (about 1% off): exact
+    counting was a third of the ingest time of a million-row file, and prompts need only the magnitude.
+    """
+    exprs = []
+    exact = frame.height <= EXACT_DISTINCT_ROWS
+    for name, dtype in frame.schema.items():
+        kind = dtype_name(dtype)
+        col = pl.col(name)
+        distinct = col.n_unique() if exact else col.approx_n_unique()
+        exprs += [col.null_count().alias(f"{name}\x00nulls"), distinct.alias(f"{name}\x00distinct")]
+        if kind in ("integer", "float", "date", "datetime"):
+            exprs += [col.min().alias(f"{name}\x00min"), col.max().alias(f"{name}\x00max")]
+        if kind in ("integer", "float"):
+            exprs.append(col.mean().alias(f"{name}\x00mean"))
+    return frame.lazy().select(exprs).collect().row(0, named=True) if exprs else {}
+
+
+def _top_values(frame: pl.DataFrame, name: str, top_n: int, text_limit: int) -> list[dict[str, Any]]:
+    if top_n <= 0:
+        return []
+    # group_by + top_k is about twice as fast as value_counts(sort=True) on a million rows.
+    counts = (frame.lazy().group_by(name).len().filter(pl.col(name).is_not_null())
+              .top_k(top_n, by="len").sort(["len", name], descending=[True, False]).collect())
+    return [{"value": jsonable(row[0], text_limit), "count": int(row[1])} for row in counts.iter_rows()]
+
+
 def _profile(frame: pl.DataFrame, labels: dict[str, str], top_n: int, sample_rows: int,
              text_limit: int) -> dict[str, Any]:
+    stats = _stats(frame)
     columns = []
-    for name in frame.columns:
-        series = frame.get_column(name)
-        kind = dtype_name(series.dtype)
-        column: dict[str, Any] = {
+    for name, dtype in frame.schema.items():
+        kind = dtype_name(dtype)
+        mean = stats.get(f"{name}\x00mean")
+        columns.append({
             "name": name,
             "label": labels.get(name, name),
             "dtype": kind,
-            "nulls": series.null_count(),
-            "distinct": series.n_unique(),
-            "min": None,
-            "max": None,
-            "mean": None,
-            "top_values": [],
-        }
-        if kind in ("integer", "float", "date", "datetime"):
-            column["min"] = jsonable(series.min())
-            column["max"] = jsonable(series.max())
-        if kind in ("integer", "float"):
-            mean = series.mean()
-            column["mean"] = round(mean, 4) if isinstance(mean, float) else jsonable(mean)
-        if kind in ("string", "boolean"):
-            counts = series.drop_nulls().value_counts(sort=True).head(top_n)
-            column["top_values"] = [
-                {"value": jsonable(row[0], text_limit), "count": int(row[1])} for row in counts.iter_rows()
-            ]
-        columns.append(column)
+            "nulls": int(stats[f"{name}\x00nulls"]),
+            "distinct": int(stats[f"{name}\x00distinct"]),
+            "min": jsonable(stats.get(f"{name}\x00min")),
+            "max": jsonable(stats.get(f"{name}\x00max")),
+            "mean": round(mean, 4) if isinstance(mean, float) else jsonable(mean),
+            "top_values": _top_values(frame, name, top_n, text_limit) if kind in ("string", "boolean") else [],
+        })
     return {
         "rows": frame.height,
+        "distinct_is_estimate": frame.height > EXACT_DISTINCT_ROWS,
         "columns": columns,
         "sample_rows": [[jsonable(v, text_limit) for v in row] for row in frame.head(sample_rows).iter_rows()],
     }

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from convoinsight.datasets import paths
-from convoinsight.datasets.naming import check_dataset_name, check_domain, to_identifier, unique_identifiers
+from convoinsight.datasets.naming import check_dataset_name, check_domain, table_name, unique_identifiers
 from convoinsight.datasets.profile import jsonable, profile_table
 from convoinsight.datasets.readers import detect_format, read_table
 from convoinsight.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
@@ -44,7 +44,7 @@ def dataset_name_for(filename: str, name: str | None) -> str:
     if name:
         return check_dataset_name(name)
     stem = PurePosixPath(filename.replace("\\", "/")).name.rsplit(".", 1)[0]
-    return to_identifier(stem, fallback="dataset")
+    return table_name(stem)
 
 
 def upload_dataset(services: Services, user_id: str, domain: str, upload: Upload) -> dict[str, Any]:
@@ -57,8 +57,13 @@ def upload_dataset(services: Services, user_id: str, domain: str, upload: Upload
     return register(services, user_id, domain, upload)
 
 
-def register(services: Services, user_id: str, domain: str, upload: Upload) -> dict[str, Any]:
-    """Read, normalise, profile and store a file as the next version of a dataset."""
+def register(services: Services, user_id: str, domain: str, upload: Upload, *,
+             source_blob: str | None = None) -> dict[str, Any]:
+    """Read, normalise, profile and store a file as the next version of a dataset.
+
+    ``source_blob``: the file already sits in the blob store (a signed upload); it is moved into
+    place as the version's original instead of being written again, and moved back on failure.
+    """
     settings = services.settings
     check_domain(domain)
     fmt = detect_format(upload.filename)
@@ -92,8 +97,13 @@ def register(services: Services, user_id: str, domain: str, upload: Upload) -> d
         "created_at": (current or {}).get("created_at", now),
         "updated_at": now,
     }
+    moved = False
     try:
-        blobs.put(record["blobs"]["original"], upload.data)
+        if source_blob:
+            blobs.move(source_blob, record["blobs"]["original"])
+            moved = True
+        else:
+            blobs.put(record["blobs"]["original"], upload.data)
         blobs.put(record["blobs"]["parquet"], parquet.getvalue(), "application/vnd.apache.parquet")
         docs.put(paths.versions(user_id, domain, name), f"v{version}", {**record, "status": "ready"})
         docs.put_if_newer(paths.datasets(user_id, domain), name, record, "version")
@@ -101,6 +111,8 @@ def register(services: Services, user_id: str, domain: str, upload: Upload) -> d
         if existing is None:
             docs.put(paths.domains(user_id), domain, {"name": domain, "created_at": now})
     except BaseException:
+        if moved:
+            blobs.move(record["blobs"]["original"], source_blob)  # a redelivered event must find it again
         blobs.delete_prefix(prefix)
         docs.delete(paths.versions(user_id, domain, name), f"v{version}")
         raise

@@ -111,7 +111,7 @@ def handle_finalized(services: Services, data: dict[str, Any]) -> dict[str, Any]
                                   code="file_too_large")
         content = services.blobs.get(name)
         record = register(services, user_id, upload["domain"],
-                          Upload(content, upload["filename"], upload["name"], upload.get("sheet")))
+                          Upload(content, upload["filename"], upload["name"], upload.get("sheet")), source_blob=name)
     except ConvoInsightError as exc:
         if exc.retryable:
             docs.delete(paths.ingest_claims(user_id), key)  # let the redelivery try again at once
@@ -124,5 +124,4 @@ def handle_finalized(services: Services, data: dict[str, Any]) -> dict[str, Any]
         return {"outcome": "failed", "code": exc.code}
     docs.put(paths.uploads(user_id), upload_id, {**upload, "status": "ready", "finished_at": now_iso(),
                                                   "version": record["version"], "rows": record["rows"]})
-    services.blobs.delete(name)  # the canonical copy and the original now live under the dataset
     return {"outcome": "registered", "name": record["name"], "version": record["version"]}

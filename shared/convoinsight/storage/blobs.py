@@ -12,6 +12,9 @@ class BlobStore(Protocol):
     def get(self, path: str) -> bytes:
         """Return the bytes; raise ``NotFound`` when absent."""
 
+    def move(self, source: str, target: str) -> None:
+        """Rename within the store (server-side where possible); ``NotFound`` when the source is absent."""
+
     def exists(self, path: str) -> bool: ...
 
     def delete(self, path: str) -> bool: ...

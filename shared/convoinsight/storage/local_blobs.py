@@ -41,6 +41,13 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise NotFound("blob not found", code="blob_not_found") from None
 
+    def move(self, source: str, target: str) -> None:
+        src, dst = self._file(source), self._file(target)
+        if not src.is_file():
+            raise NotFound("blob not found", code="blob_not_found")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)  # a rename: atomic, and no copy of a large file
+
     def exists(self, path: str) -> bool:
         return self._file(path).is_file()
 
