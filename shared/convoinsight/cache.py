@@ -20,6 +20,7 @@ TTL = {
     "listing": 300,
     "profile": 3600,
     "result": 3600,
+    "llm": 24 * 3600,
 }
 _GENERATION_TTL = 7 * 24 * 3600
 _PREFIX = "ci:v1"
@@ -89,6 +90,14 @@ class Cache:
             self.redis.set(key, json.dumps(value, default=str, separators=(",", ":")), ex=TTL[kind])
         except Exception as exc:
             log.warning("cache write failed: %s", type(exc).__name__)
+
+    def forget(self, key: str | None) -> None:
+        if key is None or self.redis is None:
+            return
+        try:
+            self.redis.delete(key)
+        except Exception as exc:
+            log.warning("cache delete failed: %s", type(exc).__name__)
 
     def cached(self, tenant: str, scope: str, kind: str, parts: tuple[Any, ...], compute) -> Any:
         key, value = self.get_json(tenant, scope, kind, *parts)

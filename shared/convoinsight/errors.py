@@ -87,6 +87,18 @@ class Unprocessable(ConvoInsightError):
     code = "unprocessable"
 
 
+class RateLimited(ConvoInsightError):
+    """Too many requests, or a budget is spent; try again after ``retry_after`` seconds."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str = "", *, retry_after: int = 60, code: str | None = None,
+                 details: dict | None = None):
+        super().__init__(message, code=code, details=details)
+        self.retry_after = max(1, int(retry_after))
+
+
 class SqlRefused(Unprocessable):
     """Generated SQL failed the safety allow-list; it was not run."""
 

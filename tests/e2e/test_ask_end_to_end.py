@@ -213,3 +213,36 @@ def test_errors_over_http(emulator, tenant):
     other_tenant = ask(emulator, "someone-else", "x")
     assert other_tenant.status_code == 404
     assert unknown.json()["error"]["request_id"] == unknown.headers["X-Request-Id"]
+
+
+def test_a_repeated_question_is_answered_from_cache_until_the_domain_changes(emulator, tenant, stub):
+    script_data_answer(stub, BY_CARRIER)
+    first = ask(emulator, tenant, "What is the average arrival delay by carrier?").json()
+    assert len(stub.calls()) == 6
+    again = ask(emulator, tenant, "  what is the AVERAGE arrival delay by carrier ").json()
+    assert len(stub.calls()) == 6  # zero model calls
+    assert again["usage"]["cache_hits"] == 1 and again["usage"]["llm_calls"] == 0
+    assert again["table"] == first["table"] and again["answer"] == first["answer"] and again["sql"] == first["sql"]
+    assert again["chart"]["spec"] == first["chart"]["spec"] and again["chart"]["id"] != first["chart"]["id"]
+    assert again["session_id"] != first["session_id"]  # a new conversation, kept like any other
+    # A write to any dataset of the domain invalidates the cached answer.
+    requests.post(emulator.url("datasets", "/travel"), headers=headers(tenant),
+                  files={"file": ("extra.csv", b"a\n1\n")}, timeout=30).raise_for_status()
+    stub.reset()
+    script_data_answer(stub, BY_CARRIER)
+    third = ask(emulator, tenant, "What is the average arrival delay by carrier?").json()
+    # The pipeline ran again (per-agent replies may still come from the model-response cache).
+    assert set(third["timings"]) >= set(AGENTS) and third["table"]["row_count"] == first["table"]["row_count"]
+    # use_cache=false always runs the pipeline.
+    fresh = ask(emulator, tenant, "What is the average arrival delay by carrier?", use_cache=False).json()
+    assert set(fresh["timings"]) >= set(AGENTS)
+
+
+def test_a_refused_answer_is_not_cached(emulator, tenant, stub):
+    script_data_answer(stub, "DROP TABLE flights")
+    ask(emulator, tenant, "Do something")
+    script_data_answer(stub, BY_CARRIER)
+    body = ask(emulator, tenant, "Do something").json()
+    # Neither the answer nor the hostile manipulator reply was reused: the new SQL ran.
+    assert body["sql_status"] == "ok" and body["sql"] == BY_CARRIER and "cache" not in body["timings"]
+    assert len(stub.calls("manipulator")) == 2

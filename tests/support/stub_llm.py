@@ -15,7 +15,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Reply = str | Callable[[dict[str, Any]], str]
+class Status(int):
+    """A scripted HTTP failure: ``stub.script("router", Status(500), "{...}")``."""
+
+
+Reply = str | Status | Callable[[dict[str, Any]], str]
 
 
 class StubLLM:
@@ -89,6 +93,8 @@ class StubLLM:
             return fail, {"error": {"message": "scripted failure", "type": "server_error"}}
         if reply is None:
             return 500, {"error": {"message": f"no scripted reply for agent {agent!r}", "type": "server_error"}}
+        if isinstance(reply, Status):
+            return int(reply), {"error": {"message": f"scripted {int(reply)}", "type": "scripted_error"}}
         content = reply(body) if callable(reply) else reply
         return 200, {
             "id": "chatcmpl-stub",

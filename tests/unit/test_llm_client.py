@@ -81,3 +81,108 @@ def test_model_resolution():
     assert configured.resolve_model("offline", prompt) == OFFLINE_MODEL
     with pytest.raises(BadRequest):
         configured.resolve_model("anthropic/claude-3-opus", prompt)  # never send our key elsewhere
+
+
+# --- retries, circuit breaker, response cache, token budget -------------------------------------------------
+
+from tests.support.stub_llm import Status  # noqa: E402
+
+
+@pytest.fixture
+def guarded(stub_llm, redis_server, user_id):
+    """A client with the Redis-backed guards, as a request gets it."""
+    import redis
+
+    from convoinsight.cache import Cache
+
+    stub_llm.reset()
+    client_redis = redis.Redis.from_url(redis_server.url)
+
+    def make(**env):
+        settings = load_settings({"LLM_API_BASE": stub_llm.base_url, "LLM_MODEL": "openai/stub-model",
+                                  "LLM_API_KEY": "sk-test-key", "LLM_BREAKER_COOLDOWN_SECONDS": "1", **env})
+        return LLMClient(settings, PromptStore(DEFAULT_PROMPTS_DIR), redis=client_redis, tenant=user_id,
+                         cache=Cache(client_redis))
+
+    yield make, stub_llm
+    # Breakers are per model and shared by every client: leave none open for the next test.
+    for key in client_redis.scan_iter("ci:v1:breaker:*"):
+        client_redis.delete(key)
+    stub_llm.reset()
+
+
+def test_transient_failures_are_retried_with_backoff(guarded):
+    make, stub = guarded
+    stub.script("router", Status(500), Status(429), json.dumps(ROUTE))
+    meter = UsageMeter()
+    assert make().complete_json("router", {"q": 1}, model=None, meter=meter) == ROUTE
+    assert len(stub.calls()) == 3 and meter.summary()["llm_calls"] == 1 and meter.summary()["fallbacks"] == 0
+
+
+def test_a_permanent_failure_is_not_retried_and_falls_back(guarded):
+    make, stub = guarded
+    stub.script("router", Status(401))
+    meter = UsageMeter()
+    out = make().complete_json("router", {"question": "hello", "datasets": []}, model=None, meter=meter)
+    assert out["route"] == "chat" and len(stub.calls()) == 1 and meter.summary()["fallbacks"] == 1
+
+
+def test_the_breaker_opens_for_every_instance_and_closes_after_the_cooldown(guarded):
+    import time
+
+    make, stub = guarded
+    stub.fail_status = 503
+    ctx = {"question": "hello", "datasets": []}
+    first, second = make(LLM_MAX_RETRIES="0", LLM_BREAKER_THRESHOLD="3"), make(LLM_BREAKER_THRESHOLD="3")
+    for _ in range(3):
+        first.complete_json("router", ctx, model=None, meter=UsageMeter())
+    assert len(stub.calls()) == 3
+    # Another client (another instance) now skips the model without calling it: fallback at once.
+    meter = UsageMeter()
+    assert second.complete_json("router", ctx, model=None, meter=meter)["route"] == "chat"
+    assert len(stub.calls()) == 3 and meter.summary()["fallbacks"] == 1
+    stub.fail_status = None
+    stub.script("router", json.dumps(ROUTE))
+    time.sleep(1.2)  # cooldown: the next call is a trial that closes the breaker
+    assert second.complete_json("router", ctx, model=None, meter=UsageMeter()) == ROUTE
+    assert len(stub.calls()) == 4
+
+
+def test_identical_calls_are_answered_from_the_tenants_cache(guarded, user_id):
+    make, stub = guarded
+    stub.script("router", json.dumps(ROUTE))
+    llm, meter = make(), UsageMeter()
+    assert llm.complete_json("router", {"q": "same"}, model=None, meter=meter) == ROUTE
+    assert llm.complete_json("router", {"q": "same"}, model=None, meter=meter) == ROUTE
+    assert len(stub.calls()) == 1
+    assert meter.summary()["cache_hits"] == 1 and meter.summary()["llm_calls"] == 1
+    # Another tenant never sees it.
+    other = LLMClient(llm.settings, llm.prompts, redis=llm.cache.redis, tenant=f"{user_id}-x", cache=llm.cache)
+    stub.script("router", json.dumps(ROUTE))
+    other.complete_json("router", {"q": "same"}, model=None, meter=UsageMeter())
+    assert len(stub.calls()) == 2
+
+
+def test_an_invalid_reply_is_never_cached(guarded):
+    make, stub = guarded
+    stub.script("router", "not json", json.dumps(ROUTE), json.dumps(ROUTE))
+    llm = make()
+    llm.complete_json("router", {"q": "x"}, model=None, meter=UsageMeter())
+    assert llm.complete_json("router", {"q": "x"}, model=None, meter=UsageMeter()) == ROUTE
+    assert len(stub.calls()) == 3
+
+
+def test_the_daily_token_budget_gives_429_until_midnight(guarded):
+    from convoinsight.errors import RateLimited
+
+    make, stub = guarded
+    stub.always("router", json.dumps(ROUTE))
+    llm = make(DAILY_TOKEN_BUDGET="200")
+    llm.complete_json("router", {"q": 1}, model=None, meter=UsageMeter())  # 120 tokens
+    llm.complete_json("router", {"q": 2}, model=None, meter=UsageMeter())  # 240: over from now on
+    with pytest.raises(RateLimited) as caught:
+        llm.complete_json("router", {"q": 3}, model=None, meter=UsageMeter())
+    assert caught.value.status == 429 and 0 < caught.value.retry_after <= 86401
+    assert "200" in caught.value.message and caught.value.code == "token_budget_exceeded"
+    # The offline planner costs no tokens and is never refused.
+    llm.complete_json("router", {"question": "hi", "datasets": []}, model="offline", meter=UsageMeter())

@@ -15,7 +15,11 @@ import threading
 import time
 from typing import Any
 
-from convoinsight.errors import BadRequest, LLMOutputInvalid
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from convoinsight.cache import Cache
+from convoinsight.errors import BadRequest, LLMOutputInvalid, UpstreamError
+from convoinsight.llm.guards import CircuitBreaker, TokenBudget
 from convoinsight.llm.jsonout import extract_json, validate
 from convoinsight.llm.prompts import Prompt, PromptStore
 from convoinsight.llm.usage import UsageMeter
@@ -55,10 +59,26 @@ def litellm_module():
         return _litellm
 
 
+_RETRYABLE_NAMES = {"RateLimitError", "InternalServerError", "ServiceUnavailableError", "Timeout",
+                    "APIConnectionError", "BadGatewayError"}
+
+
+def _retryable(exc: BaseException) -> bool:
+    """429, 5xx, timeouts and connection failures are worth another try; auth or bad requests are not."""
+    return any(cls.__name__ in _RETRYABLE_NAMES for cls in type(exc).__mro__)
+
+
 class LLMClient:
-    def __init__(self, settings: Settings, prompts: PromptStore):
+    """One tenant's model calls for one request (never shared across requests or tenants)."""
+
+    def __init__(self, settings: Settings, prompts: PromptStore, *, redis=None, tenant: str | None = None,
+                 cache: Cache | None = None):
         self.settings = settings
         self.prompts = prompts
+        self.tenant = tenant
+        self.cache = cache
+        self.breaker = CircuitBreaker(redis, settings.llm_breaker_threshold, settings.llm_breaker_cooldown_seconds)
+        self.budget = TokenBudget(redis, settings.daily_token_budget)
 
     def configured(self) -> bool:
         s = self.settings
@@ -77,14 +97,18 @@ class LLMClient:
         raise BadRequest(f"model {requested!r} is not available; use 'offline' or the configured model",
                          code="unknown_model")
 
+    def check_budget(self, model: str) -> None:
+        if model != OFFLINE_MODEL:
+            self.budget.check(self.tenant)
+
     def complete_json(self, agent: str, context: dict[str, Any], *, model: str | None,
                       meter: UsageMeter) -> dict[str, Any]:
         prompt = self.prompts.get(agent)
         chosen = self.resolve_model(model, prompt)
         messages = prompt.messages(context)
         problem = ""
-        for _attempt in range(1 + _REPAIR_TRIES):
-            text, chosen = self._call(agent, chosen, messages, prompt, meter)
+        for attempt in range(1 + _REPAIR_TRIES):
+            text, chosen, cache_key = self._call(agent, chosen, messages, prompt, meter, use_cache=attempt == 0)
             try:
                 value = extract_json(text)
                 validate(value, prompt.output_schema)
@@ -92,33 +116,83 @@ class LLMClient:
             except ValueError as exc:
                 problem = str(exc)
                 log.info("agent %s: invalid output from %s (%s); asking for a repair", agent, chosen, problem)
+                if self.cache is not None:
+                    self.cache.forget(cache_key)  # never serve an invalid reply again
                 messages = [*messages, {"role": "assistant", "content": text[:4000]},
                             {"role": "user", "content": f"That reply was invalid: {problem}. "
                                                         "Reply with only the corrected JSON object."}]
         raise LLMOutputInvalid(f"the {agent} agent did not return valid JSON: {problem}")
 
-    def _call(self, agent: str, model: str, messages: list[dict], prompt: Prompt,
-              meter: UsageMeter) -> tuple[str, str]:
-        litellm = litellm_module()
+    def forget(self, agent: str, context: dict[str, Any], *, model: str | None) -> None:
+        """Evict a cached reply that proved wrong downstream (refused or failing SQL), so asking again can
+        get a different one instead of the same mistake for a day."""
+        if self.cache is None or self.tenant is None:
+            return
+        prompt = self.prompts.get(agent)
+        chosen = self.resolve_model(model, prompt)
+        key, _ = self._cached(self._request(agent, chosen, prompt.messages(context), prompt), prompt)
+        self.cache.forget(key)
+
+    def _call(self, agent: str, model: str, messages: list[dict], prompt: Prompt, meter: UsageMeter,
+              *, use_cache: bool) -> tuple[str, str, str | None]:
+        """(reply text, the model that answered, its response-cache key). Parallel stages share this
+        client, so nothing about one call is kept on the instance."""
         candidates = [model] + [m for m in prompt.fallbacks if m != model and model != OFFLINE_MODEL]
         if model != OFFLINE_MODEL:
             candidates.append(OFFLINE_MODEL)
         last_error: Exception | None = None
         for candidate in candidates:
+            request = self._request(agent, candidate, messages, prompt)
+            cache_key = None
+            if candidate != OFFLINE_MODEL:
+                if not self.breaker.allows(candidate):
+                    log.info("agent %s: breaker open for %s, skipping", agent, candidate)
+                    continue
+                self.budget.check(self.tenant)
+                cache_key, cached = self._cached(request, prompt)
+                if cached is not None and use_cache:
+                    meter.add_cache_hit()
+                    return cached, candidate, cache_key
             started = time.perf_counter()
             try:
-                response = litellm.completion(**self._request(agent, candidate, messages, prompt))
+                response = self._completion(request)
             except Exception as exc:  # litellm maps every provider failure to its own exception types
                 last_error = exc
                 log.warning("agent %s: model %s failed: %s", agent, candidate, type(exc).__name__)
+                if candidate != OFFLINE_MODEL:
+                    self.breaker.failure(candidate)
                 continue
+            text = response.choices[0].message.content or ""
+            tokens = int(getattr(getattr(response, "usage", None), "total_tokens", 0) or 0)
             if candidate != model:
                 meter.add_fallback()
-            tokens = int(getattr(getattr(response, "usage", None), "total_tokens", 0) or 0)
-            meter.record(agent, candidate, tokens, _cost(litellm, response, candidate),
+            meter.record(agent, candidate, tokens, _cost(litellm_module(), response, candidate),
                          (time.perf_counter() - started) * 1000)
-            return response.choices[0].message.content or "", candidate
-        raise LLMOutputInvalid(f"no model could answer for the {agent} agent") from last_error
+            if candidate != OFFLINE_MODEL:
+                self.breaker.success(candidate)
+                self.budget.spend(self.tenant, tokens)
+                if self.cache is not None and cache_key is not None:
+                    self.cache.set_json(cache_key, "llm", text)
+            return text, candidate, cache_key
+        raise UpstreamError(f"no model could answer for the {agent} agent") from last_error
+
+    def _completion(self, request: dict[str, Any]):
+        """One logical call: retried with exponential backoff and jitter on transient failures."""
+        litellm = litellm_module()
+        if request["model"] == OFFLINE_MODEL:
+            return litellm.completion(**request)
+        retrying = Retrying(stop=stop_after_attempt(1 + self.settings.llm_max_retries),
+                            wait=wait_exponential_jitter(multiplier=0.2, max=4.0),
+                            retry=retry_if_exception(_retryable), reraise=True)
+        return retrying(litellm.completion, **request)
+
+    def _cached(self, request: dict[str, Any], prompt: Prompt) -> tuple[str | None, str | None]:
+        """Response cache per tenant; the key covers model, messages, parameters and prompt version."""
+        if self.cache is None or self.tenant is None:
+            return None, None
+        parts = ({k: v for k, v in request.items() if k not in ("api_key", "extra_headers", "timeout")},
+                 prompt.name, prompt.version)
+        return self.cache.get_json(self.tenant, "llm", "llm", *parts)
 
     def _request(self, agent: str, model: str, messages: list[dict], prompt: Prompt) -> dict[str, Any]:
         params = prompt.parameters
@@ -131,10 +205,11 @@ class LLMClient:
         }
         if model == OFFLINE_MODEL:
             return request
-        if "seed" in params:
-            request["seed"] = params["seed"]
+        for name in ("seed", "reasoning_effort"):
+            if name in params:
+                request[name] = params[name]
         request["response_format"] = {"type": "json_object"}
-        request["num_retries"] = 2
+        request["num_retries"] = 0  # retries are ours (see _completion), never doubled inside litellm
         if self.settings.llm_api_base:
             request["api_base"] = self.settings.llm_api_base
             if "/" not in model:

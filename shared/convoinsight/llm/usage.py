@@ -26,6 +26,10 @@ class UsageMeter:
             self.model_ms += latency_ms
             self.calls.append({"agent": agent, "model": model, "tokens": tokens, "latency_ms": round(latency_ms, 1)})
 
+    def add_cache_hit(self) -> None:
+        with self._lock:
+            self.cache_hits += 1
+
     def add_fallback(self) -> None:
         with self._lock:
             self.fallbacks += 1

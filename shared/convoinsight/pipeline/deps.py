@@ -24,3 +24,7 @@ class StageDeps:
 
     def ask(self, agent: str, context: dict[str, Any], state: JobState) -> dict[str, Any]:
         return self.llm.complete_json(agent, context, model=state.model, meter=self.meter)
+
+    def reject(self, agent: str, context: dict[str, Any], state: JobState) -> None:
+        """The reply to ``context`` was unusable: do not serve it from the cache again."""
+        self.llm.forget(agent, context, model=state.model)

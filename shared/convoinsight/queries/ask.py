@@ -2,59 +2,59 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from convoinsight.datasets import service as datasets
 from convoinsight.datasets.naming import check_domain
-from convoinsight.errors import BadRequest, Unprocessable
+from convoinsight.errors import BadRequest
 from convoinsight.llm.client import LLMClient
 from convoinsight.llm.prompts import PromptStore
 from convoinsight.llm.usage import UsageMeter
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.runner import run_sync
 from convoinsight.pipeline.state import JobState
+from convoinsight.queries import result_cache
+from convoinsight.queries.request import parse_ask
 from convoinsight.services import Services
 from convoinsight.sessions import store
 
-ChartHint = Literal["auto", "none", "bar", "line", "area", "scatter", "pie", "table"]
-
-
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    domain: str = Field(min_length=1, max_length=64)
-    prompt: str = Field(min_length=1, max_length=4000)
-    session_id: str | None = Field(default=None, max_length=64)
-    model: str | None = Field(default=None, max_length=200)
-    mode: Literal["sync"] = "sync"
-    chart: ChartHint = "auto"
-
-
-def parse_ask(body: dict[str, Any]) -> AskRequest:
-    try:
-        return AskRequest.model_validate(body)
-    except ValidationError as exc:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        first = problems[0]
-        raise Unprocessable(f"{first['field']}: {first['message']}", code="invalid_request",
-                            details={"problems": problems}) from None
-
 
 def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
     req = parse_ask(body)
     check_domain(req.domain)
     records = datasets.domain_records(services, user_id, req.domain)
-    by_name = {r["name"]: r for r in records}
     docs = services.documents
     session = store.get_session(docs, user_id, req.session_id) if req.session_id else None
     if session is not None and session.get("domain") != req.domain:
         raise BadRequest("this session belongs to another domain", code="session_domain_mismatch")
     session_id = req.session_id or store.new_id()
+    history = store.recent_turns(docs, user_id, session_id) if session else []
 
+    llm = LLMClient(services.settings, prompts, redis=services.redis, tenant=user_id, cache=services.cache)
+    # Resolve the model before any work: an unknown one is a clean 400.
+    model = llm.resolve_model(req.model, prompts.get("router"))
+    parts = result_cache.key_parts(req.prompt, records, model, prompts, req.chart, history)
+    key, answer = result_cache.lookup(services.cache, user_id, req.domain, parts) if req.use_cache else (None, None)
+    if answer is not None:
+        usage = {**UsageMeter().summary(), "cache_hits": 1}
+        timings = {"cache": round((time.perf_counter() - started) * 1000, 1)}
+    else:
+        llm.check_budget(model)  # a spent budget is a 429 before any work, not halfway through
+        answer, usage, timings = _run_pipeline(services, llm, user_id, req, session_id, records, history)
+        # Only complete answers are reused: never a failure, nor one degraded to a fallback model.
+        if usage["fallbacks"] == 0 and answer["sql_status"] in ("ok", None):
+            result_cache.store(services.cache, key, answer)
+    return _respond(docs, user_id, session, session_id, req.domain, req.prompt, answer, usage, timings)
+
+
+def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session_id: str,
+                  records: list[dict[str, Any]], history: list[dict[str, Any]]):
+    by_name = {r["name"]: r for r in records}
     state = JobState(
         job_id=uuid.uuid4().hex,
         user_id=user_id,
@@ -63,7 +63,7 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         session_id=session_id,
         model=req.model,
         chart_hint=req.chart,
-        history=store.recent_turns(docs, user_id, session_id) if session else [],
+        history=history,
         datasets=[{"name": r["name"], "version": r["version"], **r["profile"]} for r in records],
     )
 
@@ -71,32 +71,32 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         # Only the referenced datasets of this tenant's domain are ever registered.
         return {name: datasets.scan(services, by_name[name]) for name in names if name in by_name}
 
-    llm = LLMClient(services.settings, prompts)
-    # Resolve the model before any work so an unknown one is a clean 400.
-    llm.resolve_model(req.model, prompts.get("router"))
     meter = UsageMeter()
     result = run_sync(state, StageDeps(services.settings, llm, meter, frames))
-
-    chart = None
-    if result.chart:
-        chart_id = store.save_chart(docs, user_id, result.chart, session_id=session_id)
-        chart = {"id": chart_id, "title": result.chart["title"], "spec": result.chart["spec"]}
-    response: dict[str, Any] = {
-        "session_id": session_id,
+    answer = {
         "answer": result.answer,
         "sql": result.sql,
         "sql_status": result.sql_status,
         "table": result.table,
-        "chart": chart,
+        "chart": result.chart,
         "insights": (result.analysis or {}).get("insights", []),
         "follow_ups": result.follow_ups,
-        "usage": meter.summary(),
-        "timings": {**result.timings, "sql": result.sql_ms},
     }
+    return answer, meter.summary(), {**result.timings, "sql": result.sql_ms}
+
+
+def _respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str, domain: str, question: str,
+             answer: dict[str, Any], usage: dict[str, Any], timings: dict[str, Any]) -> dict[str, Any]:
+    """Store the chart and the turn; the response carries the chart's id and its bound spec."""
+    chart = None
+    if answer["chart"]:
+        chart_id = store.save_chart(docs, user_id, answer["chart"], session_id=session_id)
+        chart = {"id": chart_id, "title": answer["chart"]["title"], "spec": answer["chart"]["spec"]}
+    response = {"session_id": session_id, **answer, "chart": chart, "usage": usage, "timings": timings}
     payload = {k: v for k, v in response.items() if k not in ("session_id", "chart")}
     # The message refers to its chart by id: the bound spec lives once, in the chart document.
     payload["chart"] = {"id": chart["id"], "title": chart["title"]} if chart else None
-    payload["question"] = req.prompt
-    response["message_id"] = store.record_turn(docs, user_id, session, session_id=session_id, domain=req.domain,
-                                               question=req.prompt, answer=result.answer, payload=payload)
+    payload["question"] = question
+    response["message_id"] = store.record_turn(docs, user_id, session, session_id=session_id, domain=domain,
+                                               question=question, answer=answer["answer"], payload=payload)
     return response

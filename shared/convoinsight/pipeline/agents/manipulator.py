@@ -35,13 +35,15 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
             checked = check_select(sql, allowed)
         except SqlRefused as exc:
             # A refusal is final: hostile or out-of-domain SQL is never "repaired" into running.
+            deps.reject("manipulator", context, state)
             update.update(sql_status="refused", sql_error=exc.message)
             break
         try:
             result = run_select(checked.sql, deps.frames(set(checked.tables)), deps.settings.max_result_rows)
         except SqlExecutionError as exc:
+            deps.reject("manipulator", context, state)
             update["sql_error"] = exc.message
-            context["error"] = {"sql": sql, "message": exc.message}
+            context = {**context, "error": {"sql": sql, "message": exc.message}}
             continue
         update.update(sql_status="ok", sql_error=None, table=result.as_dict(),
                       sql_ms=round((time.perf_counter() - started) * 1000, 2))

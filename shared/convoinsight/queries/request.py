@@ -1,0 +1,33 @@
+"""The ask request: validated with pydantic; unknown fields are refused (422)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from convoinsight.errors import Unprocessable
+
+ChartHint = Literal["auto", "none", "bar", "line", "area", "scatter", "pie", "table"]
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    domain: str = Field(min_length=1, max_length=64)
+    prompt: str = Field(min_length=1, max_length=4000)
+    session_id: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=200)
+    mode: Literal["sync"] = "sync"
+    chart: ChartHint = "auto"
+    use_cache: bool = True
+
+
+def parse_ask(body: dict[str, Any]) -> AskRequest:
+    try:
+        return AskRequest.model_validate(body)
+    except ValidationError as exc:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        first = problems[0]
+        raise Unprocessable(f"{first['field']}: {first['message']}", code="invalid_request",
+                            details={"problems": problems}) from None
