@@ -20,7 +20,7 @@ from convoinsight.pipeline.state import JobState
 from convoinsight.queries import result_cache
 from convoinsight.queries.request import parse_ask
 from convoinsight.services import Services
-from convoinsight.sessions import store
+from convoinsight.sessions import memory, store
 
 
 def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     if session is not None and session.get("domain") != req.domain:
         raise BadRequest("this session belongs to another domain", code="session_domain_mismatch")
     session_id = req.session_id or store.new_id()
-    history = store.recent_turns(docs, user_id, session_id) if session else []
+    history = _history(services, user_id, session_id) if session else []
 
     llm = LLMClient(services.settings, prompts, redis=services.redis, tenant=user_id, cache=services.cache)
     # Resolve the model before any work: an unknown one is a clean 400.
@@ -49,7 +49,18 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         # Only complete answers are reused: never a failure, nor one degraded to a fallback model.
         if usage["fallbacks"] == 0 and answer["sql_status"] in ("ok", None):
             result_cache.store(services.cache, key, answer)
-    return _respond(docs, user_id, session, session_id, req.domain, req.prompt, answer, usage, timings)
+    response = _respond(docs, user_id, session, session_id, req.domain, req.prompt, answer, usage, timings)
+    memory.remember(services.redis, user_id, session_id, memory.compact_turn(req.prompt, answer["sql"],
+                                                                             answer["answer"]))
+    return response
+
+
+def _history(services: Services, user_id: str, session_id: str) -> list[dict[str, Any]]:
+    """Recent turns from Redis memory, or from the stored messages when memory has none."""
+    turns = memory.recall(services.redis, user_id, session_id)
+    if turns is None:
+        turns = store.recent_turns(services.documents, user_id, session_id)
+    return memory.trim_to_tokens(turns)
 
 
 def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session_id: str,

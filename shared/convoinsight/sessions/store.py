@@ -7,6 +7,7 @@ from typing import Any
 
 from convoinsight.datasets.service import now_iso
 from convoinsight.errors import NotFound
+from convoinsight.sessions.memory import compact_turn
 from convoinsight.storage.documents import DocumentStore
 
 HISTORY_MESSAGES = 8
@@ -39,10 +40,8 @@ def recent_turns(docs: DocumentStore, user_id: str, session_id: str) -> list[dic
     """The last assistant answers of a session, oldest first, as the pipeline's history."""
     latest = docs.list(messages(user_id, session_id), where={"role": "assistant"}, order_by="seq",
                        descending=True, limit=HISTORY_MESSAGES)
-    return [
-        {"question": m["payload"].get("question"), "sql": m["payload"].get("sql"), "answer": m["content"]}
-        for m in reversed(latest)
-    ]
+    return [compact_turn(m["payload"].get("question"), m["payload"].get("sql"), m["content"])
+            for m in reversed(latest)]
 
 
 def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | None, *, session_id: str,

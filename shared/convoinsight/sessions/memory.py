@@ -1,0 +1,65 @@
+"""Recent turns of a conversation in Redis: the pipeline's short-term memory.
+
+A list per (tenant, session), capped in length and expiring after a quiet
+period; the documents store stays the record of truth, so a miss (expired,
+evicted, Redis down) falls back to it. What the prompts get is trimmed by an
+estimate of tokens, newest turns first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+log = logging.getLogger("convoinsight.memory")
+MAX_TURNS = 12
+TTL_SECONDS = 6 * 3600
+HISTORY_TOKENS = 1500
+_ANSWER_CHARS = 600
+
+
+def _key(user_id: str, session_id: str) -> str:
+    return f"ci:v1:{user_id}:memory:{session_id}"
+
+
+def compact_turn(question: str, sql: str | None, answer: str) -> dict[str, Any]:
+    return {"question": question, "sql": sql, "answer": (answer or "")[:_ANSWER_CHARS]}
+
+
+def remember(redis_client, user_id: str, session_id: str, turn: dict[str, Any]) -> None:
+    if redis_client is None:
+        return
+    key = _key(user_id, session_id)
+    try:
+        pipe = redis_client.pipeline()
+        pipe.rpush(key, json.dumps(turn, default=str))
+        pipe.ltrim(key, -MAX_TURNS, -1)
+        pipe.expire(key, TTL_SECONDS)
+        pipe.execute()
+    except Exception as exc:  # memory is an optimisation: the turn is in the documents store anyway
+        log.warning("memory write failed: %s", type(exc).__name__)
+
+
+def recall(redis_client, user_id: str, session_id: str) -> list[dict[str, Any]] | None:
+    """The remembered turns, oldest first, or None when Redis has nothing (then read the documents)."""
+    if redis_client is None:
+        return None
+    try:
+        raw = redis_client.lrange(_key(user_id, session_id), 0, -1)
+    except Exception as exc:
+        log.warning("memory read failed: %s", type(exc).__name__)
+        return None
+    return [json.loads(item) for item in raw] if raw else None
+
+
+def trim_to_tokens(turns: list[dict[str, Any]], budget: int = HISTORY_TOKENS) -> list[dict[str, Any]]:
+    """The newest turns whose text fits ``budget`` tokens (about 4 characters a token), oldest first."""
+    kept, used = [], 0
+    for turn in reversed(turns):
+        cost = len(json.dumps(turn, default=str)) // 4 + 1
+        if kept and used + cost > budget:
+            break
+        kept.append(turn)
+        used += cost
+    return list(reversed(kept))
