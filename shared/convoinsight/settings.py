@@ -55,6 +55,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LLM_API_KEY", "", "API key sent to the model provider or endpoint. Never logged."),
     Setting("PROMPTS_DIR", "", "Folder of the agents' prompt YAML files; empty means the repository's `prompts/`."),
     Setting("LLM_TIMEOUT_SECONDS", "60", "Timeout of one model call, in seconds."),
+    Setting("LLM_MAX_RETRIES", "2", "Retries of one model call on 429, 5xx and timeouts (exponential backoff "
+            "with jitter) before the next fallback model."),
+    Setting("LLM_BREAKER_THRESHOLD", "5", "Failed calls within a minute that open a model's circuit breaker "
+            "(shared by all instances through Redis); 0 disables it."),
+    Setting("LLM_BREAKER_COOLDOWN_SECONDS", "30", "How long an open breaker skips its model before a trial call."),
+    Setting("DAILY_TOKEN_BUDGET", "2000000", "Model tokens one user may spend per UTC day; past it questions get "
+            "429 until midnight. 0 disables the budget."),
     Setting("MAX_UPLOAD_BYTES", str(32 * 1024 * 1024), "Largest dataset upload accepted over HTTP, in bytes."),
     Setting("MAX_SIGNED_UPLOAD_BYTES", str(1024 * 1024 * 1024), "Largest file accepted through a signed upload URL "
             "(registered by the `ingest` function), in bytes."),
@@ -99,6 +106,10 @@ class Settings:
     llm_api_key: str
     prompts_dir: Path
     llm_timeout_seconds: float
+    llm_max_retries: int
+    llm_breaker_threshold: int
+    llm_breaker_cooldown_seconds: int
+    daily_token_budget: int
     max_upload_bytes: int
     max_signed_upload_bytes: int
     max_dataset_rows: int
@@ -195,6 +206,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_api_key=raw["LLM_API_KEY"],
         prompts_dir=Path(raw["PROMPTS_DIR"]) if raw["PROMPTS_DIR"] else DEFAULT_PROMPTS_DIR,
         llm_timeout_seconds=timeout,
+        llm_max_retries=_int("LLM_MAX_RETRIES", raw["LLM_MAX_RETRIES"], 0),
+        llm_breaker_threshold=_int("LLM_BREAKER_THRESHOLD", raw["LLM_BREAKER_THRESHOLD"], 0),
+        llm_breaker_cooldown_seconds=_int("LLM_BREAKER_COOLDOWN_SECONDS", raw["LLM_BREAKER_COOLDOWN_SECONDS"], 1),
+        daily_token_budget=_int("DAILY_TOKEN_BUDGET", raw["DAILY_TOKEN_BUDGET"], 0),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", raw["MAX_UPLOAD_BYTES"], 1),
         max_signed_upload_bytes=_int("MAX_SIGNED_UPLOAD_BYTES", raw["MAX_SIGNED_UPLOAD_BYTES"], 1),
         max_dataset_rows=_int("MAX_DATASET_ROWS", raw["MAX_DATASET_ROWS"], 1),

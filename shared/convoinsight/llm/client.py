@@ -21,6 +21,7 @@ from convoinsight.cache import Cache
 from convoinsight.errors import BadRequest, LLMOutputInvalid, UpstreamError
 from convoinsight.llm.guards import CircuitBreaker, TokenBudget
 from convoinsight.llm.jsonout import extract_json, validate
+from convoinsight.llm.overrides import apply as apply_override
 from convoinsight.llm.prompts import Prompt, PromptStore
 from convoinsight.llm.usage import UsageMeter
 from convoinsight.settings import Settings
@@ -102,9 +103,9 @@ class LLMClient:
             self.budget.check(self.tenant)
 
     def complete_json(self, agent: str, context: dict[str, Any], *, model: str | None,
-                      meter: UsageMeter) -> dict[str, Any]:
-        prompt = self.prompts.get(agent)
-        chosen = self.resolve_model(model, prompt)
+                      meter: UsageMeter, override: dict[str, Any] | None = None) -> dict[str, Any]:
+        prompt = apply_override(self.prompts.get(agent), override)
+        chosen = self.resolve_model((override or {}).get("model") or model, prompt)
         messages = prompt.messages(context)
         problem = ""
         for attempt in range(1 + _REPAIR_TRIES):
@@ -123,13 +124,14 @@ class LLMClient:
                                                         "Reply with only the corrected JSON object."}]
         raise LLMOutputInvalid(f"the {agent} agent did not return valid JSON: {problem}")
 
-    def forget(self, agent: str, context: dict[str, Any], *, model: str | None) -> None:
+    def forget(self, agent: str, context: dict[str, Any], *, model: str | None,
+               override: dict[str, Any] | None = None) -> None:
         """Evict a cached reply that proved wrong downstream (refused or failing SQL), so asking again can
         get a different one instead of the same mistake for a day."""
         if self.cache is None or self.tenant is None:
             return
-        prompt = self.prompts.get(agent)
-        chosen = self.resolve_model(model, prompt)
+        prompt = apply_override(self.prompts.get(agent), override)
+        chosen = self.resolve_model((override or {}).get("model") or model, prompt)
         key, _ = self._cached(self._request(agent, chosen, prompt.messages(context), prompt), prompt)
         self.cache.forget(key)
 

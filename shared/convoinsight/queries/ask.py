@@ -11,6 +11,7 @@ import polars as pl
 from convoinsight.datasets import service as datasets
 from convoinsight.datasets.naming import check_domain
 from convoinsight.errors import BadRequest
+from convoinsight.llm import overrides
 from convoinsight.llm.client import LLMClient
 from convoinsight.llm.prompts import PromptStore
 from convoinsight.llm.usage import UsageMeter
@@ -36,16 +37,21 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     history = _history(services, user_id, session_id) if session else []
 
     llm = LLMClient(services.settings, prompts, redis=services.redis, tenant=user_id, cache=services.cache)
-    # Resolve the model before any work: an unknown one is a clean 400.
+    # Resolve models before any work: an unknown one is a clean 400.
     model = llm.resolve_model(req.model, prompts.get("router"))
-    parts = result_cache.key_parts(req.prompt, records, model, prompts, req.chart, history)
+    agent_overrides = _overrides(docs, user_id, req.domain, req.agents)
+    for agent, override in agent_overrides.items():
+        if override.get("model"):
+            llm.resolve_model(override["model"], prompts.get(agent))
+    parts = (*result_cache.key_parts(req.prompt, records, model, prompts, req.chart, history), agent_overrides)
     key, answer = result_cache.lookup(services.cache, user_id, req.domain, parts) if req.use_cache else (None, None)
     if answer is not None:
         usage = {**UsageMeter().summary(), "cache_hits": 1}
         timings = {"cache": round((time.perf_counter() - started) * 1000, 1)}
     else:
         llm.check_budget(model)  # a spent budget is a 429 before any work, not halfway through
-        answer, usage, timings = _run_pipeline(services, llm, user_id, req, session_id, records, history)
+        answer, usage, timings = _run_pipeline(services, llm, user_id, req, session_id, records, history,
+                                               agent_overrides)
         # Only complete answers are reused: never a failure, nor one degraded to a fallback model.
         if usage["fallbacks"] == 0 and answer["sql_status"] in ("ok", None):
             result_cache.store(services.cache, key, answer)
@@ -63,8 +69,20 @@ def _history(services: Services, user_id: str, session_id: str) -> list[dict[str
     return memory.trim_to_tokens(turns)
 
 
+def _overrides(docs, user_id: str, domain: str, direct: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Precedence: direct (this request) > the domain's > the user's > the prompt files' defaults."""
+    user_doc = docs.get(*overrides.user_location(user_id))
+    domain_doc = docs.get(*overrides.domain_location(user_id, domain))
+    return overrides.merge(
+        overrides.parse_overrides({"agents": user_doc["agents"]}) if user_doc else None,
+        overrides.parse_overrides({"agents": domain_doc["agents"]}) if domain_doc else None,
+        overrides.parse_overrides({"agents": direct}) if direct else None,
+    )
+
+
 def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session_id: str,
-                  records: list[dict[str, Any]], history: list[dict[str, Any]]):
+                  records: list[dict[str, Any]], history: list[dict[str, Any]],
+                  agent_overrides: dict[str, dict[str, Any]]):
     by_name = {r["name"]: r for r in records}
     state = JobState(
         job_id=uuid.uuid4().hex,
@@ -83,7 +101,7 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
         return {name: datasets.scan(services, by_name[name]) for name in names if name in by_name}
 
     meter = UsageMeter()
-    result = run_sync(state, StageDeps(services.settings, llm, meter, frames))
+    result = run_sync(state, StageDeps(services.settings, llm, meter, frames, agent_overrides))
     answer = {
         "answer": result.answer,
         "sql": result.sql,

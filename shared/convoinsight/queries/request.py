@@ -21,6 +21,8 @@ class AskRequest(BaseModel):
     mode: Literal["sync"] = "sync"
     chart: ChartHint = "auto"
     use_cache: bool = True
+    # Direct per-agent overrides for this question (highest precedence); validated by llm/overrides.py.
+    agents: dict[str, Any] | None = None
 
 
 def parse_ask(body: dict[str, Any]) -> AskRequest:
