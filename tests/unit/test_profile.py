@@ -36,3 +36,21 @@ def test_a_wide_table_profile_fits_its_budget_and_keeps_every_column():
     assert len(json.dumps(profile)) <= PROFILE_BUDGET_BYTES
     assert len(profile["columns"]) == 600
     assert all(c["distinct"] == 300 for c in profile["columns"])
+
+
+def test_prompts_see_the_columns_a_question_is_about_in_a_wide_table():
+    from convoinsight.pipeline.context import MAX_COLUMNS, dataset_view
+
+    data = {f"metric_{i:03d}": [float(i)] * 3 for i in range(300)}
+    data["customer_segment"] = ["Retail", "Wholesale", "Retail"]
+    data["net_revenue"] = [1.0, 2.0, 3.0]
+    profile = {"name": "wide", **profile_table(pl.DataFrame(data))}
+    view = dataset_view(profile, "What is the net revenue per customer segment for Wholesale?")
+    names = [c["name"] for c in view["columns"]]
+    assert len(names) == MAX_COLUMNS and view["columns_omitted"] == 302 - MAX_COLUMNS
+    assert "net_revenue" in names and "customer_segment" in names
+    assert len(json.dumps(view)) < 40_000
+    # Sample rows follow the kept columns.
+    assert all(len(row) == MAX_COLUMNS for row in view["sample_rows"])
+    assert dataset_view(profile_table_small := {"name": "s", **profile_table(pl.DataFrame({"a": [1]}))})["columns"]
+    assert "columns_omitted" not in dataset_view(profile_table_small)

@@ -16,7 +16,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "route": (state.route or {}).get("route", "data"),
         "instruction": (state.plan or {}).get("compiler_instruction", ""),
         "history": history_view(state),
-        "datasets": [dataset_view(d) for d in state.routed_datasets()],
+        "datasets": [dataset_view(d, state.question) for d in state.routed_datasets()],
         "sql": state.sql,
         "sql_status": state.sql_status,
         "sql_error": state.sql_error,

@@ -19,7 +19,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "question": state.question,
         "instruction": (state.plan or {}).get("manipulator_prompt", state.question),
         "history": history_view(state),
-        "datasets": [dataset_view(d) for d in state.routed_datasets()],
+        "datasets": [dataset_view(d, state.question) for d in state.routed_datasets()],
         "error": None,
     }
     update: dict[str, Any] = {"sql_status": "failed", "sql_error": None, "table": None}

@@ -14,6 +14,6 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "question": state.question,
         "route": state.route,
         "history": history_view(state),
-        "datasets": [dataset_view(d) for d in state.routed_datasets()],
+        "datasets": [dataset_view(d, state.question) for d in state.routed_datasets()],
     }
     return {"plan": deps.ask("orchestrator", context, state)}

@@ -14,7 +14,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "question": state.question,
         "chart_hint": state.chart_hint,
         "history": history_view(state),
-        "datasets": [dataset_view(d) for d in state.datasets],
+        "datasets": [dataset_view(d, state.question) for d in state.datasets],
     }
     route = deps.ask("router", context, state)
     known = {d["name"] for d in state.datasets}
