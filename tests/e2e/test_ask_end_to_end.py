@@ -246,3 +246,29 @@ def test_a_refused_answer_is_not_cached(emulator, tenant, stub):
     # Neither the answer nor the hostile manipulator reply was reused: the new SQL ran.
     assert body["sql_status"] == "ok" and body["sql"] == BY_CARRIER and "cache" not in body["timings"]
     assert len(stub.calls("manipulator")) == 2
+
+
+def test_invented_numbers_are_removed_from_the_analysis_and_flagged_in_the_answer(emulator, tenant, stub):
+    script_data_answer(stub, BY_CARRIER)
+    want = expected(BY_CARRIER)
+    top_carrier, top_delay = want.row(0)[0], want.row(0)[1]
+    stub.queues["analyzer"].clear()
+    stub.script("analyzer", json.dumps({
+        "summary": f"{top_carrier} has the longest average delay at {top_delay:.2f} minutes. "
+                   "Delays cost airlines 4,321,987 dollars.",
+        "insights": [f"There are {want.height} carriers.", "Delays grew 37.5% year over year."]}))
+    stub.queues["compiler"].clear()
+    stub.script("compiler", json.dumps({"answer": f"{top_carrier} is worst, about 99.9 minutes late.",
+                                        "follow_ups": ["a?", "b?"]}))
+    body = ask(emulator, tenant, "Which carrier is most delayed?").json()
+    assert body["verified"] is False
+    assert body["insights"] == [f"There are {want.height} carriers."]
+    compiler_context = context_of(stub.calls("compiler")[0]["body"])
+    assert "4,321,987" not in compiler_context["analysis"]["summary"]
+    assert f"{top_delay:.2f}" in compiler_context["analysis"]["summary"]
+    assert "Not found in the result table, so not verified: 99.9" in body["answer"]
+
+
+def test_offline_answers_are_verified(emulator, tenant, stub):
+    body = ask(emulator, tenant, "How many flights by origin?", model="offline").json()
+    assert body["sql_status"] == "ok" and body["verified"] is True and body["insights"]

@@ -36,6 +36,7 @@ class JobState(BaseModel):
     analysis: dict[str, Any] | None = None
     answer: str = ""
     follow_ups: list[str] = Field(default_factory=list)
+    verified: bool | None = None  # every number in the prose matched the result table (None: no table)
     timings: dict[str, float] = Field(default_factory=dict)
 
     def dataset(self, name: str) -> dict[str, Any] | None:

@@ -44,7 +44,9 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         if override.get("model"):
             llm.resolve_model(override["model"], prompts.get(agent))
     parts = (*result_cache.key_parts(req.prompt, records, model, prompts, req.chart, history), agent_overrides)
-    key, answer = result_cache.lookup(services.cache, user_id, req.domain, parts) if req.use_cache else (None, None)
+    key, answer = result_cache.lookup(services.cache, user_id, req.domain, parts)
+    if not req.use_cache:
+        answer = None  # a fresh answer was asked for; it still refreshes the cache below
     if answer is not None:
         usage = {**UsageMeter().summary(), "cache_hits": 1}
         timings = {"cache": round((time.perf_counter() - started) * 1000, 1)}
@@ -110,6 +112,7 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
         "chart": result.chart,
         "insights": (result.analysis or {}).get("insights", []),
         "follow_ups": result.follow_ups,
+        "verified": result.verified,
     }
     return answer, meter.summary(), {**result.timings, "sql": result.sql_ms}
 

@@ -255,10 +255,11 @@ def _ranking(question: str, label: str, pts: list, partial: bool, additive: bool
         summary += f", followed by {fmt(pts[1][0])} ({fmt(pts[1][1])})"
     insights = []
     total = sum(values)
-    if additive and total > 0 and lo[1] >= 0:
-        scope = "of the rows shown" if partial else "in this result"
+    # A share of a partial result would be a share of an arbitrary subset, which the grounding check
+    # (rightly) cannot verify against the result: state shares only when every row is here.
+    if additive and total > 0 and lo[1] >= 0 and not partial:
         insights.append(f"{fmt(lead[0])} makes up {fmt(round(100 * lead[1] / total, 2))}% of the combined "
-                        f"{label} {scope} ({fmt(_tidy(total))}).")
+                        f"{label} in this result ({fmt(_tidy(total))}).")
     insights.append(f"The gap between the highest ({fmt(hi[0])}, {fmt(hi[1])}) and the lowest "
                     f"({fmt(lo[0])}, {fmt(lo[1])}) is {fmt(_tidy(hi[1] - lo[1]))}.")
     return summary + ".", insights

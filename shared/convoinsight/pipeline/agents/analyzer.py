@@ -1,9 +1,10 @@
-"""Analyzer: a short summary and insights of the result table."""
+"""Analyzer: a short summary and insights of the result table, every number checked against it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from convoinsight.analysis.grounding import check_grounding
 from convoinsight.pipeline.context import RESULT_ROWS_FOR_ANALYSIS, result_columns
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
@@ -22,4 +23,9 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "row_count": table["row_count"],
     }
     out = deps.ask("analyzer", context, state)
-    return {"analysis": {"summary": out["summary"], "insights": [str(i) for i in out.get("insights", [])][:6]}}
+    # The model's prose is untrusted like its SQL: numbers the table does not support are removed.
+    checked = check_grounding(out["summary"], [str(i) for i in out.get("insights", [])][:6], table["columns"],
+                              table["column_types"], table["rows"], table["row_count"],
+                              complete=not table["truncated"])
+    return {"analysis": {"summary": checked.summary, "insights": checked.insights, "verified": checked.verified,
+                         "removed": checked.unsupported}}

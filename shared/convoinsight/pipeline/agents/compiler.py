@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from convoinsight.analysis.grounding import check_grounding
 from convoinsight.pipeline.context import dataset_view, history_view
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
@@ -29,8 +30,22 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     out = deps.ask("compiler", context, state)
     follow_ups = [str(f).strip() for f in out.get("follow_ups", []) if str(f).strip()][:4]
     answer = str(out["answer"]).strip()
+    verified = None
+    if table:
+        # The final prose is checked too; here figures are flagged rather than cut out of the markdown.
+        checked = check_grounding(answer, [], table["columns"], table["column_types"], table["rows"],
+                                  table["row_count"], complete=not table["truncated"])
+        analysis_ok = (state.analysis or {}).get("verified", True)
+        verified = checked.verified and analysis_ok
+        if not checked.verified:
+            answer += ("\n\n_Not found in the result table, so not verified: "
+                       + ", ".join(checked.unsupported) + "._")
+        elif not analysis_ok:
+            answer += "\n\n_Some figures from the analysis could not be verified against the result table " \
+                      "and were left out._"
     notice = status_notice(state)
-    return {"answer": f"{notice}\n\n{answer}" if notice else answer, "follow_ups": follow_ups}
+    return {"answer": f"{notice}\n\n{answer}" if notice else answer, "follow_ups": follow_ups,
+            "verified": verified}
 
 
 def status_notice(state: JobState) -> str:
