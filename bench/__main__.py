@@ -11,11 +11,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def main() -> int:
-    from bench import datasets, pipeline
+    from bench import datasets, grounding, pipeline
 
     wanted = set(sys.argv[1:])
     results = {}
-    for name, module in (("pipeline", pipeline), ("datasets", datasets)):
+    for name, module in (("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding)):
         if wanted and name not in wanted:
             continue
         started = time.perf_counter()
