@@ -139,6 +139,8 @@ def test_offline_planner_answers_the_same_question_correctly(emulator, tenant, s
     "SELECT * FROM read_csv('/etc/passwd')",
     "SELECT 1; SELECT * FROM flights",
     "SELECT * INTO copy_of_flights FROM flights",
+    "SELECT pg_sleep(10), * FROM flights",
+    "SELECT * FROM flights FOR UPDATE",
 ])
 def test_sql_refused_by_the_guard_never_runs(emulator, tenant, stub, hostile):
     script_data_answer(stub, hostile)
@@ -201,6 +203,7 @@ def test_chat_question_skips_sql(emulator, tenant, stub):
     stub.script("compiler", json.dumps({"answer": "Hello! Ask me about flights.", "follow_ups": ["Delays?"]}))
     body = ask(emulator, tenant, "hello").json()
     assert body["answer"] == "Hello! Ask me about flights."
+    assert body["follow_ups"][0] == "Delays?" and len(body["follow_ups"]) == 2  # topped up to two
     assert body["sql"] is None and body["table"] is None and body["chart"] is None
     assert [c["agent"] for c in stub.calls()] == ["router", "compiler"]
 
@@ -272,3 +275,26 @@ def test_invented_numbers_are_removed_from_the_analysis_and_flagged_in_the_answe
 def test_offline_answers_are_verified(emulator, tenant, stub):
     body = ask(emulator, tenant, "How many flights by origin?", model="offline").json()
     assert body["sql_status"] == "ok" and body["verified"] is True and body["insights"]
+
+
+@pytest.mark.parametrize("sql", [
+    # window function
+    'SELECT "carrier", "flight", "arr_delay", RANK() OVER (PARTITION BY "carrier" ORDER BY "arr_delay" DESC) AS rnk '
+    'FROM flights WHERE "arr_delay" IS NOT NULL QUALIFY rnk <= 2 ORDER BY "carrier", rnk, "flight"',
+    # CTE + join
+    'WITH per AS (SELECT "carrier", COUNT(*) AS n FROM flights GROUP BY "carrier") '
+    'SELECT a."name", per.n FROM per JOIN airlines a ON a."carrier" = per."carrier" ORDER BY per.n DESC, a."name"',
+    # date bucket on a datetime column
+    'SELECT DATE_TRUNC(\'day\', "time_hour") AS day, AVG("dep_delay") AS avg_dep_delay FROM flights '
+    'GROUP BY DATE_TRUNC(\'day\', "time_hour") ORDER BY day',
+    # a scalar subquery and CASE
+    'SELECT "origin", SUM(CASE WHEN "dep_delay" > 15 THEN 1 ELSE 0 END) AS late, '
+    '(SELECT COUNT(*) FROM flights) AS total FROM flights GROUP BY "origin" ORDER BY "origin"',
+])
+def test_analytics_sql_from_the_model_gives_the_table_polars_gives(emulator, tenant, stub, sql):
+    script_data_answer(stub, sql)
+    body = ask(emulator, tenant, f"question for {hash(sql)}").json()
+    want = expected(sql)
+    assert body["sql_status"] == "ok", body["answer"]
+    assert body["table"]["columns"] == want.columns
+    assert rows_equal(body["table"]["rows"], [list(r) for r in want.iter_rows()])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from convoinsight.analysis.grounding import check_grounding
+from convoinsight.llm.offline import planner
 from convoinsight.pipeline.context import dataset_view, history_view
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
@@ -29,6 +30,11 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     }
     out = deps.ask("compiler", context, state)
     follow_ups = [str(f).strip() for f in out.get("follow_ups", []) if str(f).strip()][:4]
+    if len(follow_ups) < 2 and state.datasets:
+        # Always offer at least two next questions: top up with ones the offline planner can answer.
+        seen = {f.lower() for f in follow_ups}
+        extra = [f for f in planner.follow_ups(state.question, state.routed_datasets(), None) if f.lower() not in seen]
+        follow_ups += extra[: 2 - len(follow_ups)]
     answer = str(out["answer"]).strip()
     verified = None
     if table:
