@@ -15,6 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+
 class Status(int):
     """A scripted HTTP failure: ``stub.script("router", Status(500), "{...}")``."""
 

@@ -315,3 +315,11 @@ def test_a_thousand_by_twenty_table_finds_exactly_the_invented_numbers():
     summary, insights, columns, types, rows = wide_table_case()
     result = check_grounding(summary, insights, columns, types, rows, 1000)
     assert result.unsupported == ["123,456.78", "77,777.77", "1000.1234%"]
+
+
+def test_numbers_the_user_asked_about_may_be_echoed():
+    rows = [["North", 120.0], ["South", 80.0]]
+    args = (["region", "total"], ["string", "float"], rows, 2)
+    assert not check_grounding("Totals for client 37 in 2019.", [], *args).verified
+    assert check_grounding("Totals for client 37 in 2019.", [], *args,
+                           question="total per region for client 37 in 2019").verified

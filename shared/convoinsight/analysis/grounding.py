@@ -172,7 +172,8 @@ def _ratio(pv: list[float], dup: bool, r: float, tol: float) -> bool:
 class _Facts:
     """What a number may be matched against, built once per check in O(rows x columns)."""
 
-    def __init__(self, columns: list[str], types: list[str], rows: list[list], row_count: int, complete: bool):
+    def __init__(self, columns: list[str], types: list[str], rows: list[list], row_count: int, complete: bool,
+                 question: str = ""):
         width, n = len(columns), len(rows)
         row_count = int(row_count or 0)
         complete = complete and row_count <= n  # a total over some rows is not the result's total
@@ -186,7 +187,8 @@ class _Facts:
         self.shares: list[tuple[list[float], float, float]] = []  # sorted cells, total, max
         stats: list[tuple[float, str]] = []
         counts = {row_count, n, width}
-        texts, dates = [" ".join(map(str, columns))], []
+        # The user's own numbers ("top 5", "client 3", "in 2023") may be echoed: they read like labels.
+        texts, dates = [" ".join(map(str, columns)), question], []
         for typ, col in zip(types, cols, strict=False):
             if typ in ("date", "datetime", "string"):
                 uniq = {str(v) for v in col if v is not None}
@@ -280,7 +282,7 @@ def _prune(summary: str, bad: list[int]) -> str:
 
 
 def check_grounding(summary: str, insights: list[str], columns: list[str], column_types: list[str],
-                    rows: list[list], row_count: int, *, complete: bool = True) -> GroundingResult:
+                    rows: list[list], row_count: int, *, complete: bool = True, question: str = "") -> GroundingResult:
     """Check every number of the analyzer's prose against the result table (see the module doc).
 
     ``rows`` may be only the first rows of the result when ``complete`` is False; column totals, means,
@@ -288,7 +290,8 @@ def check_grounding(summary: str, insights: list[str], columns: list[str], colum
     """
     texts = [summary or "", *(str(i) for i in insights or [])]
     found = [_tokens(t) for t in texts]
-    facts = _Facts(list(columns), list(column_types), rows or [], row_count, complete) if any(found) else None
+    facts = _Facts(list(columns), list(column_types), rows or [], row_count, complete, question) if any(found) \
+        else None
     checks, bad = [], []
     for toks in found:
         bad.append([])

@@ -7,7 +7,7 @@ from werkzeug.formparser import FormDataParser
 
 from convoinsight.datasets import service, uploads
 from convoinsight.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from convoinsight.web.app import FunctionApp, RequestContext, json_body
+from convoinsight.web.app import FunctionApp, RequestContext, int_arg, json_body
 
 app = FunctionApp("datasets")
 MAX_PREVIEW_ROWS = 1000
@@ -66,8 +66,8 @@ def record(ctx: RequestContext, domain: str, name: str):
         data, media_type, filename = service.download(ctx.services, rec, fmt)
         return Response(data, mimetype=media_type,
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-    limit = _int_arg(ctx, "limit", 20, 0, MAX_PREVIEW_ROWS)
-    offset = _int_arg(ctx, "offset", 0, 0, 10**12)
+    limit = int_arg(ctx.request, "limit", 20, 0, MAX_PREVIEW_ROWS)
+    offset = int_arg(ctx.request, "offset", 0, 0, 10**12)
     body = service.public_record(rec)
     body["preview"] = service.preview(ctx.services, rec, limit, offset)
     return body
@@ -91,16 +91,3 @@ def _multipart(request):
         raise BadRequest("the multipart body could not be read; file names and field headers must be UTF-8",
                          code="invalid_multipart") from None
     return form, files
-
-
-def _int_arg(ctx: RequestContext, name: str, default: int, low: int, high: int) -> int:
-    raw = ctx.request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number", code="invalid_parameter") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}", code="invalid_parameter")
-    return value

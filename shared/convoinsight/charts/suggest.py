@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from convoinsight.charts.schema import SCHEMA_URL
+
 _NUMERIC = {"integer", "float"}
 _TEMPORAL = {"date", "datetime"}
-SCHEMA_URL = "https://vega.github.io/schema/vega-lite/v5.json"
 
 
 def suggest_spec(columns: list[dict[str, str]], chart: str = "auto", row_count: int = 0,

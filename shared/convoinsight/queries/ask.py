@@ -124,6 +124,8 @@ def _respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str
     if answer["chart"]:
         chart_id = store.save_chart(docs, user_id, answer["chart"], session_id=session_id)
         chart = {"id": chart_id, "title": answer["chart"]["title"], "spec": answer["chart"]["spec"]}
+        if answer["chart"].get("truncated"):
+            chart["truncated"] = answer["chart"]["truncated"]  # the chart shows fewer points than the table
     response = {"session_id": session_id, **answer, "chart": chart, "usage": usage, "timings": timings}
     payload = {k: v for k, v in response.items() if k not in ("session_id", "chart")}
     # The message refers to its chart by id: the bound spec lives once, in the chart document.

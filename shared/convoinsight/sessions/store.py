@@ -71,8 +71,9 @@ def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | Non
 
 def save_chart(docs: DocumentStore, user_id: str, chart: dict[str, Any], *, session_id: str) -> str:
     chart_id = new_id()
-    docs.put(charts(user_id), chart_id, {
-        "id": chart_id, "session_id": session_id, "title": chart.get("title", ""), "spec": chart["spec"],
-        "created_at": now_iso(),
-    })
+    doc = {"id": chart_id, "session_id": session_id, "title": chart.get("title", ""), "spec": chart["spec"],
+           "created_at": now_iso()}
+    if chart.get("truncated"):
+        doc["truncated"] = chart["truncated"]  # the chart shows fewer rows than the result (charts/notes.py)
+    docs.put(charts(user_id), chart_id, doc)
     return chart_id

@@ -126,3 +126,17 @@ def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.BadRequest("the body must be a JSON object", code="invalid_json")
     return body
+
+
+def int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadRequest(f"{name} must be a whole number", code="invalid_parameter") from None
+    if not low <= value <= high:
+        raise errors.BadRequest(f"{name} must be between {low} and {high}", code="invalid_parameter")
+    return value

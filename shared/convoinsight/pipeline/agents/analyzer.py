@@ -26,6 +26,6 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     # The model's prose is untrusted like its SQL: numbers the table does not support are removed.
     checked = check_grounding(out["summary"], [str(i) for i in out.get("insights", [])][:6], table["columns"],
                               table["column_types"], table["rows"], table["row_count"],
-                              complete=not table["truncated"])
+                              complete=not table["truncated"], question=state.question)
     return {"analysis": {"summary": checked.summary, "insights": checked.insights, "verified": checked.verified,
                          "removed": checked.unsupported}}

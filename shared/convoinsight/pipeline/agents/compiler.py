@@ -40,7 +40,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     if table:
         # The final prose is checked too; here figures are flagged rather than cut out of the markdown.
         checked = check_grounding(answer, [], table["columns"], table["column_types"], table["rows"],
-                                  table["row_count"], complete=not table["truncated"])
+                                  table["row_count"], complete=not table["truncated"], question=state.question)
         analysis_ok = (state.analysis or {}).get("verified", True)
         verified = checked.verified and analysis_ok
         if not checked.verified:

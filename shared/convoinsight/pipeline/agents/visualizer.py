@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from convoinsight.charts.bind import bind_data, check_spec
+from convoinsight.charts.bind import bind, check_spec
+from convoinsight.charts.measures import combine_rules
 from convoinsight.charts.suggest import suggest_spec
 from convoinsight.pipeline.context import result_columns
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
+
+log = logging.getLogger("convoinsight.visualizer")
 
 
 def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
@@ -30,9 +34,14 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     if spec is not None:
         try:
             spec = check_spec(spec, {c["name"] for c in columns})
-        except ValueError:
+        except ValueError as exc:
             # An unusable spec from the model is replaced, not trusted: pick one from the column types.
+            log.info("visualizer spec replaced by a suggested one: %s", exc)
             spec = suggest_spec(columns, chart_type, table["row_count"], title)
     if spec is None:
         return {"chart": None}
-    return {"chart": {"spec": bind_data(spec, table), "title": title}}
+    bound, truncated = bind(spec, table, combine=combine_rules(state.sql))
+    chart: dict[str, Any] = {"spec": bound, "title": title}
+    if truncated:
+        chart["truncated"] = truncated  # beside the spec, not in it: Vega-Lite has no place for it
+    return {"chart": chart}
