@@ -20,10 +20,11 @@ from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
 from werkzeug.exceptions import NotFound as WzNotFound
 from werkzeug.routing import Map, Rule
 
-from convoinsight import errors
+from convoinsight import errors, ratelimit
+from convoinsight.observability import logs
 from convoinsight.services import Services, get_services
 from convoinsight.settings import Settings, get_settings
-from convoinsight.web.auth import authenticate
+from convoinsight.web.auth import Identity, authenticate
 from convoinsight.web.responses import cors_headers, error_response, json_response
 
 log = logging.getLogger("convoinsight.web")
@@ -38,28 +39,46 @@ class RequestContext:
     services: Services
     request: Request
     request_id: str
-    user_id: str | None = None
+    identity: Identity | None = None
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def user_id(self) -> str | None:
+        return self.identity.user_id if self.identity else None
 
 
 Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    auth: bool = True
+    role: str = "user"  # "admin" for operator routes
+    limit: str = "default"  # rate-limit class: default, query, upload, dataset_ops, auth
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address: Google's front end puts it first in X-Forwarded-For."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return (forwarded.split(",")[0].strip() if forwarded else request.remote_addr) or "unknown"
 
 
 class FunctionApp:
     def __init__(self, name: str):
         self.name = name
         self._rules: list[Rule] = []
-        self._handlers: dict[str, tuple[Handler, bool]] = {}
+        self._handlers: dict[str, tuple[Handler, RouteOptions]] = {}
         self._map: Map | None = None
         # Tests and the emulator may pin settings/services; otherwise they come from the environment.
         self.settings_provider: Callable[[], Settings] = get_settings
         self.services_provider: Callable[[Settings], Services] = get_services
 
-    def route(self, method: str, path: str, *, auth: bool = True) -> Callable[[Handler], Handler]:
+    def route(self, method: str, path: str, *, auth: bool = True, role: str = "user",
+              limit: str = "default") -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             endpoint = f"{method} {path}"
             self._rules.append(Rule(path, methods=[method], endpoint=endpoint))
-            self._handlers[endpoint] = (fn, auth)
+            self._handlers[endpoint] = (fn, RouteOptions(auth, role, limit))
             self._map = None
             return fn
 
@@ -71,17 +90,21 @@ class FunctionApp:
         return self._map.bind("localhost", "/", path_info=request.path, url_scheme="http")
 
     def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
         supplied = request.headers.get("X-Request-Id", "")
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        origin = request.headers.get("Origin")
+        token = logs.bind(request_id=request_id, function=self.name, method=request.method, path=request.path,
+                          trace=logs.trace_id(request.headers))
         cors: dict[str, str] = {}
+        extra_headers: dict[str, str] = {}
         try:
             settings = self.settings_provider()
-            cors = cors_headers(origin, settings.cors_origins)
+            logs.configure(settings)
+            cors = cors_headers(request.headers.get("Origin"), settings.cors_origins)
             if request.method == "OPTIONS":
                 response = Response(status=204)
             else:
-                response = self._dispatch(request, settings, request_id)
+                response = self._dispatch(request, settings, request_id, extra_headers)
         except errors.ConvoInsightError as exc:
             if exc.status >= 500:
                 log.warning("request failed: %s (%s)", exc.code, exc.message)
@@ -90,11 +113,18 @@ class FunctionApp:
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(errors.ConvoInsightError("internal error"), request_id)
         response.headers["X-Request-Id"] = request_id
-        for key, value in cors.items():
+        for key, value in {**cors, **extra_headers}.items():
             response.headers[key] = value
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        level = logging.ERROR if response.status_code >= 500 else logging.WARNING if response.status_code >= 400 \
+            else logging.INFO
+        logs.event(log, "request", f"{request.method} {request.path} {response.status_code} {latency}ms", level,
+                   status=response.status_code, latency_ms=latency)
+        logs.reset(token)
         return response
 
-    def _dispatch(self, request: Request, settings: Settings, request_id: str) -> Response:
+    def _dispatch(self, request: Request, settings: Settings, request_id: str,
+                  extra_headers: dict[str, str]) -> Response:
         try:
             endpoint, params = self._adapter(request).match(method=request.method)
         except WzNotFound:
@@ -103,10 +133,21 @@ class FunctionApp:
             raise errors.MethodNotAllowed(
                 f"{request.method} is not allowed here; use {', '.join(sorted(exc.valid_methods or []))}"
             ) from None
-        handler, needs_auth = self._handlers[endpoint]
+        handler, options = self._handlers[endpoint]
         ctx = RequestContext(settings, self.services_provider(settings), request, request_id)
-        if needs_auth:
-            ctx.user_id = authenticate(request.headers, settings)
+        logs.update(route=endpoint)
+        if options.auth:
+            try:
+                ctx.identity = authenticate(request.headers, settings, ctx.services)
+            except errors.Unauthenticated:
+                # Failed sign-ins count against the caller's address: guessing keys or tokens is throttled.
+                self._limit(ctx, f"ip:{client_ip(request)}", "auth", extra_headers)
+                raise
+            logs.update(user=ctx.identity.user_id)
+            if options.role == "admin" and ctx.identity.role != "admin":
+                raise errors.Forbidden("this route is for administrators", code="admin_required")
+        key = f"user:{ctx.identity.user_id}" if ctx.identity else f"ip:{client_ip(request)}"
+        self._limit(ctx, key, options.limit, extra_headers)
         result = handler(ctx, **params)
         if isinstance(result, Response):
             return result
@@ -114,6 +155,16 @@ class FunctionApp:
             body, status = result
             return json_response(body, status)
         return json_response(result)
+
+    @staticmethod
+    def _limit(ctx: RequestContext, key: str, cls: str, extra_headers: dict[str, str]) -> None:
+        decision = ratelimit.check(ctx.services, ctx.settings, key, cls)
+        extra_headers.update(ratelimit.headers(decision))
+        if decision is not None and not decision.allowed:
+            logs.event(log, "rate_limited", f"rate limit {cls} reached", logging.WARNING, limit_class=cls,
+                       limit=decision.limit)
+            raise errors.RateLimited(f"too many {cls.replace('_', ' ')} requests: the limit is {decision.limit}; "
+                                     f"try again in {decision.retry_after}s", retry_after=decision.retry_after)
 
 
 def json_body(request: Request) -> dict[str, Any]:
