@@ -84,17 +84,17 @@ def test_url_points_at_the_image_route(charts_client, user_id):
 
 @pytest.mark.parametrize("query", ["format=gif", "format=PNG", "format=", "scale=0", "scale=5", "scale=1.5",
                                    "scale=big", "format=svg&scale=9"])
-def test_bad_image_parameters_are_400(charts_client, user_id, query):
+def test_bad_image_parameters_are_422(charts_client, user_id, query):
     chart_id = save(user_id, BAR, ROWS)
     before = render.render_counts()
-    assert_error(charts_client.get(f"/{chart_id}/image?{query}", headers=h(user_id)), 400, "invalid_parameter")
-    assert_error(charts_client.get(f"/{chart_id}/url?{query}", headers=h(user_id)), 400, "invalid_parameter")
+    assert_error(charts_client.get(f"/{chart_id}/image?{query}", headers=h(user_id)), 422, "invalid_parameter")
+    assert_error(charts_client.get(f"/{chart_id}/url?{query}", headers=h(user_id)), 422, "invalid_parameter")
     assert render.render_counts() == before
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=x"])
-def test_bad_list_parameters_are_400(charts_client, user_id, query):
-    assert_error(charts_client.get(f"/?{query}", headers=h(user_id)), 400, "invalid_parameter")
+def test_bad_list_parameters_are_422(charts_client, user_id, query):
+    assert_error(charts_client.get(f"/?{query}", headers=h(user_id)), 422, "invalid_parameter")
 
 
 def test_another_tenants_chart_is_not_found_and_untouched(charts_client, user_id):

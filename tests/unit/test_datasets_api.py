@@ -159,7 +159,7 @@ def test_another_tenants_data_answers_404(datasets_client, user_id):
 def test_bad_preview_parameters(datasets_client, user_id, query):
     upload(datasets_client, user_id, "d", "t.csv", b"a\n1\n")
     resp = datasets_client.get(f"/d/t?{query}", headers={"X-User-Id": user_id})
-    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_parameter"
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "invalid_parameter"
 
 
 @pytest.mark.parametrize(("filename", "expected"), [

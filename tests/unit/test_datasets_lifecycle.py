@@ -41,7 +41,7 @@ def test_download_as_csv_and_parquet(datasets_client, user_id):
     as_parquet = datasets_client.get("/d/sales?format=parquet", headers=h)
     assert pl.read_parquet(io.BytesIO(as_parquet.data)).equals(pl.read_csv(io.BytesIO(CSV)))
     bad = datasets_client.get("/d/sales?format=xml", headers=h)
-    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_parameter"
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_parameter"
 
 
 def test_delete_a_dataset_removes_every_version_and_blob(datasets_client, user_id, local_env):
@@ -222,10 +222,11 @@ def test_signed_urls_refuse_tampering_expiry_and_another_content_type(datasets_c
 
 
 @pytest.mark.parametrize(("body", "status", "code"), [
-    ({}, 400, "invalid_filename"),
+    ({}, 422, "invalid_request"),
+    ({"filename": "t.csv", "colour": "red"}, 422, "invalid_request"),
     ({"filename": "notes.txt"}, 415, "unsupported_file_type"),
     ({"filename": "t.csv", "size": 10**13}, 413, "file_too_large"),
-    ({"filename": "t.csv", "size": "big"}, 400, "invalid_parameter"),
+    ({"filename": "t.csv", "size": "big"}, 422, "invalid_request"),
     ({"filename": "t.csv", "name": "../x"}, 400, "invalid_dataset_name"),
 ])
 def test_bad_upload_requests(datasets_client, user_id, body, status, code):

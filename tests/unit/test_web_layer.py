@@ -77,3 +77,13 @@ def test_ready_is_503_with_retry_after_when_a_backend_is_down(local_env):
     assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
     assert resp.get_json()["checks"]["redis"]["status"] == "unavailable"
     assert resp.get_json()["checks"]["documents"]["status"] == "ok"
+
+
+def test_unknown_query_parameters_and_oversized_json_are_refused(datasets_client, queries_client):
+    h = {"X-User-Id": "u1"}
+    unknown = datasets_client.get("/?debug=1", headers=h)
+    assert unknown.status_code == 422 and unknown.get_json()["error"]["code"] == "invalid_parameter"
+    assert "debug" in unknown.get_json()["error"]["message"]
+    big = queries_client.post("/", headers=h, data=b'{"prompt": "' + b"x" * (1024 * 1024 + 10) + b'"}',
+                              content_type="application/json")
+    assert big.status_code == 413 and big.get_json()["error"]["code"] == "body_too_large"

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from convoinsight.charts import render, service
-from convoinsight.errors import BadRequest
-from convoinsight.web.app import FunctionApp, RequestContext, int_arg
+from convoinsight.web.app import FunctionApp, RequestContext
 
 app = FunctionApp("charts")
 MAX_LIST = 200
 
 
-@app.route("GET", "/")
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=MAX_LIST)
+
+
+class ImageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["png", "svg"] = "png"
+    # Validated for both formats so that a typo is never silent; an SVG has no pixels to scale.
+    scale: int = Field(1, ge=render.SCALES.start, le=render.SCALES.stop - 1)
+
+
+@app.route("GET", "/", query=ListQuery)
 def charts(ctx: RequestContext):
-    limit = int_arg(ctx.request, "limit", 50, 1, MAX_LIST)
-    return {"charts": service.list_charts(ctx.services, ctx.user_id, limit)}
+    return {"charts": service.list_charts(ctx.services, ctx.user_id, ctx.query.limit)}
 
 
 @app.route("GET", "/<chart_id>")
@@ -28,9 +43,9 @@ def delete_chart(ctx: RequestContext, chart_id: str):
     return service.delete_chart(ctx.services, ctx.user_id, chart_id)
 
 
-@app.route("GET", "/<chart_id>/image")
+@app.route("GET", "/<chart_id>/image", query=ImageQuery)
 def image(ctx: RequestContext, chart_id: str):
-    fmt, scale = _image_args(ctx)
+    fmt, scale = ctx.query.format, ctx.query.scale
     data = service.chart_image(ctx.services, ctx.user_id, chart_id, fmt, scale)
     suffix = f"@{scale}x" if fmt == "png" and scale != 1 else ""
     return Response(data, mimetype=render.CONTENT_TYPES[fmt], headers={
@@ -43,20 +58,11 @@ def image(ctx: RequestContext, chart_id: str):
     })
 
 
-@app.route("GET", "/<chart_id>/url")
+@app.route("GET", "/<chart_id>/url", query=ImageQuery)
 def image_url(ctx: RequestContext, chart_id: str):
-    fmt, scale = _image_args(ctx)
+    fmt, scale = ctx.query.format, ctx.query.scale
     service.get_chart(ctx.services, ctx.user_id, chart_id)
     # The BlobStore interface can only sign uploads today, so this is the (authenticated) image route,
     # relative to the API root, with no expiry. Signed download URLs come with the storage interface change.
     query = f"format={fmt}" + (f"&scale={scale}" if fmt == "png" and scale != 1 else "")
     return {"url": f"/api/v1/charts/{chart_id}/image?{query}", "expires_at": None}
-
-
-def _image_args(ctx: RequestContext) -> tuple[str, int]:
-    fmt = ctx.request.args.get("format", "png")
-    if fmt not in render.CONTENT_TYPES:
-        raise BadRequest("format must be png or svg", code="invalid_parameter")
-    # Validated for both formats so that a typo is never silent; an SVG has no pixels to scale.
-    scale = int_arg(ctx.request, "scale", 1, render.SCALES.start, render.SCALES.stop - 1)
-    return fmt, scale

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Response
+from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.formparser import FormDataParser
 
 from convoinsight.datasets import service, uploads
 from convoinsight.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from convoinsight.web.app import FunctionApp, RequestContext, int_arg, json_body
+from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("datasets")
 MAX_PREVIEW_ROWS = 1000
@@ -58,18 +61,24 @@ def delete_domain(ctx: RequestContext, domain: str):
     return service.delete_domain(ctx.services, ctx.user_id, domain)
 
 
-@app.route("GET", "/<domain>/<name>")
+class RecordQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(20, ge=0, le=MAX_PREVIEW_ROWS)
+    offset: int = Field(0, ge=0)
+    format: Literal["csv", "parquet"] | None = None
+
+
+@app.route("GET", "/<domain>/<name>", query=RecordQuery)
 def record(ctx: RequestContext, domain: str, name: str):
     rec = service.get_record(ctx.services, ctx.user_id, domain, name)
-    fmt = ctx.request.args.get("format")
+    fmt = ctx.query.format
     if fmt is not None:
         data, media_type, filename = service.download(ctx.services, rec, fmt)
         return Response(data, mimetype=media_type,
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-    limit = int_arg(ctx.request, "limit", 20, 0, MAX_PREVIEW_ROWS)
-    offset = int_arg(ctx.request, "offset", 0, 0, 10**12)
     body = service.public_record(rec)
-    body["preview"] = service.preview(ctx.services, rec, limit, offset)
+    body["preview"] = service.preview(ctx.services, rec, ctx.query.limit, ctx.query.offset)
     return body
 
 

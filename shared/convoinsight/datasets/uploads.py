@@ -16,11 +16,13 @@ import time
 import uuid
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from convoinsight.datasets import paths
 from convoinsight.datasets.naming import check_domain, to_identifier
 from convoinsight.datasets.readers import FORMATS, detect_format
 from convoinsight.datasets.service import Upload, dataset_name_for, now_iso, register
-from convoinsight.errors import BadRequest, Conflict, ConvoInsightError, NotFound, PayloadTooLarge
+from convoinsight.errors import Conflict, ConvoInsightError, NotFound, PayloadTooLarge, Unprocessable
 from convoinsight.services import Services
 from convoinsight.web.auth import USER_ID
 
@@ -34,23 +36,30 @@ _CONTENT_TYPES = {
 }
 
 
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    filename: str = Field(min_length=1, max_length=255, pattern=r"^[^\x00]+$")
+    name: str | None = Field(default=None, max_length=63)
+    size: int | None = Field(default=None, ge=0, strict=True)
+    sheet: str | None = Field(default=None, max_length=100)
+
+
 def create_upload(services: Services, user_id: str, domain: str, body: dict[str, Any]) -> dict[str, Any]:
     check_domain(domain)
-    filename = str(body.get("filename") or "")
-    if not filename or len(filename) > 255 or "\x00" in filename:
-        raise BadRequest("give the file's name in 'filename' (at most 255 characters)", code="invalid_filename")
+    try:
+        req = UploadRequest.model_validate(body)
+    except ValidationError as exc:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise Unprocessable(f"{problems[0]['field']}: {problems[0]['message']}", code="invalid_request",
+                            details={"problems": problems}) from None
+    filename, size, sheet = req.filename, req.size, req.sheet
     fmt = detect_format(filename)
-    name = dataset_name_for(filename, body.get("name"))
-    size = body.get("size")
+    name = dataset_name_for(filename, req.name)
     limit = services.settings.max_signed_upload_bytes
-    if size is not None and (not isinstance(size, int) or size < 0):
-        raise BadRequest("size must be a whole number of bytes", code="invalid_parameter")
     if size is not None and size > limit:
         raise PayloadTooLarge(f"the file is larger than the {limit:,}-byte limit for signed uploads",
                               code="file_too_large")
-    sheet = body.get("sheet")
-    if sheet is not None and not isinstance(sheet, str):
-        raise BadRequest("sheet must be a sheet name", code="invalid_parameter")
 
     upload_id = uuid.uuid4().hex
     suffix = next(ext for ext, f in FORMATS.items() if f == fmt and filename.lower().endswith(ext))

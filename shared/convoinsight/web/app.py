@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Request, Response
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
 from werkzeug.exceptions import NotFound as WzNotFound
 from werkzeug.routing import Map, Rule
@@ -28,6 +29,7 @@ from convoinsight.web.auth import Identity, authenticate
 from convoinsight.web.responses import cors_headers, error_response, json_response
 
 log = logging.getLogger("convoinsight.web")
+MAX_JSON_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
 
 
@@ -40,6 +42,7 @@ class RequestContext:
     request: Request
     request_id: str
     identity: Identity | None = None
+    query: Any = None  # the route's validated query-string model, when it declares one
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -54,7 +57,8 @@ Handler = Callable[..., Any]
 class RouteOptions:
     auth: bool = True
     role: str = "user"  # "admin" for operator routes
-    limit: str = "default"  # rate-limit class: default, query, upload, dataset_ops, auth
+    limit: str | None = "default"  # rate-limit class: default, query, upload, dataset_ops, auth
+    query: type[BaseModel] | None = None  # allowed query parameters; any other is refused (422)
 
 
 def client_ip(request: Request) -> str:
@@ -74,11 +78,11 @@ class FunctionApp:
         self.services_provider: Callable[[Settings], Services] = get_services
 
     def route(self, method: str, path: str, *, auth: bool = True, role: str = "user",
-              limit: str = "default") -> Callable[[Handler], Handler]:
+              limit: str | None = "default", query: type[BaseModel] | None = None) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             endpoint = f"{method} {path}"
             self._rules.append(Rule(path, methods=[method], endpoint=endpoint))
-            self._handlers[endpoint] = (fn, RouteOptions(auth, role, limit))
+            self._handlers[endpoint] = (fn, RouteOptions(auth, role, limit, query))
             self._map = None
             return fn
 
@@ -148,6 +152,7 @@ class FunctionApp:
                 raise errors.Forbidden("this route is for administrators", code="admin_required")
         key = f"user:{ctx.identity.user_id}" if ctx.identity else f"ip:{client_ip(request)}"
         self._limit(ctx, key, options.limit, extra_headers)
+        ctx.query = parse_query(request, options.query)
         result = handler(ctx, **params)
         if isinstance(result, Response):
             return result
@@ -157,7 +162,9 @@ class FunctionApp:
         return json_response(result)
 
     @staticmethod
-    def _limit(ctx: RequestContext, key: str, cls: str, extra_headers: dict[str, str]) -> None:
+    def _limit(ctx: RequestContext, key: str, cls: str | None, extra_headers: dict[str, str]) -> None:
+        if cls is None:
+            return
         decision = ratelimit.check(ctx.services, ctx.settings, key, cls)
         extra_headers.update(ratelimit.headers(decision))
         if decision is not None and not decision.allowed:
@@ -167,8 +174,26 @@ class FunctionApp:
                                      f"try again in {decision.retry_after}s", retry_after=decision.retry_after)
 
 
+def parse_query(request: Request, model: type[BaseModel] | None) -> Any:
+    """The query string validated by the route's pydantic model; unknown or bad parameters are a 422."""
+    args = {key: request.args.getlist(key)[-1] for key in request.args}
+    if model is None:
+        if args:
+            raise errors.Unprocessable(f"this route takes no query parameters (got {', '.join(sorted(args))})",
+                                       code="invalid_parameter")
+        return None
+    try:
+        return model.model_validate(args)
+    except ValidationError as exc:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise errors.Unprocessable(f"{problems[0]['field']}: {problems[0]['message']}", code="invalid_parameter",
+                                   details={"problems": problems}) from None
+
+
 def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400/415 that says what is wrong."""
+    """The request's JSON object, or a 400/413/415 that says what is wrong."""
+    if request.content_length and request.content_length > MAX_JSON_BYTES:
+        raise errors.PayloadTooLarge(f"a JSON body may be at most {MAX_JSON_BYTES:,} bytes", code="body_too_large")
     if not request.data:
         raise errors.BadRequest("a JSON body is required", code="missing_body")
     if not request.is_json:
@@ -177,17 +202,3 @@ def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.BadRequest("the body must be a JSON object", code="invalid_json")
     return body
-
-
-def int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
-    """A whole-number query parameter within [low, high], or a 400 naming it."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.BadRequest(f"{name} must be a whole number", code="invalid_parameter") from None
-    if not low <= value <= high:
-        raise errors.BadRequest(f"{name} must be between {low} and {high}", code="invalid_parameter")
-    return value
