@@ -53,10 +53,15 @@ class Services:
         with self._lock:
             if self._redis is None:
                 import redis as redis_lib
+                from redis.backoff import ExponentialBackoff
+                from redis.retry import Retry
 
+                # Short timeouts and one quick retry: Redis only ever makes things faster, so waiting long
+                # for it would turn an outage of the cache into an outage of the service.
                 self._redis = redis_lib.Redis.from_url(
                     self.settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
-                    health_check_interval=30,
+                    health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+                    retry_on_error=[redis_lib.ConnectionError, redis_lib.TimeoutError],
                 )
             return self._redis
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pg8000.native
 
-from convoinsight.errors import Conflict
+from convoinsight.errors import Conflict, ServiceUnavailable
 from convoinsight.storage.postgres_pool import PostgresPool
 
 SCHEMA = """
@@ -45,9 +45,17 @@ class PostgresDocumentStore:
             self._ready = True
 
     def _run(self, sql: str, **params: Any) -> list:
-        with self.pool.connection() as conn:
-            self._ensure_schema(conn)
-            return conn.run(sql, **params)
+        for attempt in range(2):
+            try:
+                with self.pool.connection() as conn:
+                    self._ensure_schema(conn)
+                    return conn.run(sql, **params)
+            except ServiceUnavailable as exc:
+                # A pooled connection that died with a restarted server gets one retry on a fresh one;
+                # every statement here is a single idempotent-or-guarded write or a read.
+                if attempt or exc.code != "postgres_connection_lost":
+                    raise
+        raise AssertionError("unreachable")
 
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         rows = self._run("SELECT data FROM documents WHERE collection = :c AND id = :i", c=collection, i=doc_id)

@@ -8,7 +8,9 @@ dropped rather than returned, so the pool heals once the server is back.
 from __future__ import annotations
 
 import queue
+import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit
@@ -16,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 import pg8000.native
 
 from convoinsight.errors import ServiceUnavailable
+
+CONNECT_ATTEMPTS = 3
 
 
 def connection_args(url: str) -> dict:
@@ -39,10 +43,15 @@ class PostgresPool:
         self._slots = threading.BoundedSemaphore(size)
 
     def _connect(self) -> pg8000.native.Connection:
-        try:
-            return pg8000.native.Connection(**self._args, timeout=self._timeout)
-        except Exception as exc:  # socket errors, auth errors at start-up, DNS
-            raise ServiceUnavailable("the document database is unreachable", code="postgres_unavailable") from exc
+        last: Exception | None = None
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                return pg8000.native.Connection(**self._args, timeout=self._timeout)
+            except Exception as exc:  # socket errors, auth errors at start-up, DNS
+                last = exc
+                if attempt + 1 < CONNECT_ATTEMPTS:  # backoff with jitter (not a secret: S311 does not apply)
+                    time.sleep(min(0.5, 0.1 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+        raise ServiceUnavailable("the document database is unreachable", code="postgres_unavailable") from last
 
     @contextmanager
     def connection(self) -> Iterator[pg8000.native.Connection]:
@@ -60,8 +69,9 @@ class PostgresPool:
             except (pg8000.native.InterfaceError, OSError) as exc:
                 _close(conn)
                 conn = None
-                raise ServiceUnavailable("the document database connection failed",
-                                         code="postgres_unavailable") from exc
+                self.close()  # after a server restart every idle connection is stale too
+                raise ServiceUnavailable("the document database connection was lost",
+                                         code="postgres_connection_lost") from exc
         finally:
             if conn is not None:
                 self._idle.put(conn)
