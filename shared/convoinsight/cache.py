@@ -13,6 +13,8 @@ import json
 import logging
 from typing import Any
 
+from convoinsight.observability import logs
+
 log = logging.getLogger("convoinsight.cache")
 
 # Seconds each kind of entry lives; generation counters outlive them.
@@ -80,7 +82,8 @@ class Cache:
         except Exception as exc:
             log.warning("cache read failed: %s", type(exc).__name__)
             return None, None
-        log.debug("cache %s %s", "hit" if raw is not None else "miss", kind)
+        logs.event(log, "cache", f"cache {'hit' if raw is not None else 'miss'} {kind}", kind=kind,
+                   hit=raw is not None)
         return key, (json.loads(raw) if raw is not None else None)
 
     def set_json(self, key: str | None, kind: str, value: Any) -> None:

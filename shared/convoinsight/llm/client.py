@@ -24,6 +24,7 @@ from convoinsight.llm.jsonout import extract_json, validate
 from convoinsight.llm.overrides import apply as apply_override
 from convoinsight.llm.prompts import Prompt, PromptStore
 from convoinsight.llm.usage import UsageMeter
+from convoinsight.observability import logs
 from convoinsight.settings import Settings
 
 log = logging.getLogger("convoinsight.llm")
@@ -43,7 +44,16 @@ def litellm_module():
     with _litellm_lock:
         if _litellm is None:
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-list download
+            os.environ.setdefault("LITELLM_LOG", "WARNING")
             import litellm
+
+            # litellm prints every request (prompts with their sample rows) through handlers of its own at
+            # DEBUG: route its loggers through ours instead, at WARNING and above.
+            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                library_logger = logging.getLogger(name)
+                library_logger.handlers.clear()
+                library_logger.setLevel(logging.WARNING)
+                library_logger.propagate = True
 
             from convoinsight.llm.offline.provider import OfflinePlannerLLM
 
@@ -116,7 +126,9 @@ class LLMClient:
                 return value
             except ValueError as exc:
                 problem = str(exc)
-                log.info("agent %s: invalid output from %s (%s); asking for a repair", agent, chosen, problem)
+                # The problem text quotes the model's output, which may quote data: it goes to the model only.
+                logs.event(log, "llm_invalid_output", f"agent {agent}: invalid output from {chosen}; repairing",
+                           agent=agent, model=chosen)
                 if self.cache is not None:
                     self.cache.forget(cache_key)  # never serve an invalid reply again
                 messages = [*messages, {"role": "assistant", "content": text[:4000]},
@@ -154,13 +166,16 @@ class LLMClient:
                 cache_key, cached = self._cached(request, prompt)
                 if cached is not None and use_cache:
                     meter.add_cache_hit()
+                    logs.event(log, "llm_call", f"{agent} answered from cache", agent=agent, model=candidate,
+                               tokens=0, cost_usd=0.0, latency_ms=0.0, cached=True)
                     return cached, candidate, cache_key
             started = time.perf_counter()
             try:
                 response = self._completion(request)
             except Exception as exc:  # litellm maps every provider failure to its own exception types
                 last_error = exc
-                log.warning("agent %s: model %s failed: %s", agent, candidate, type(exc).__name__)
+                logs.event(log, "llm_error", f"agent {agent}: model {candidate} failed: {type(exc).__name__}",
+                           logging.WARNING, agent=agent, model=candidate, error=type(exc).__name__)
                 if candidate != OFFLINE_MODEL:
                     self.breaker.failure(candidate)
                 continue
@@ -168,8 +183,10 @@ class LLMClient:
             tokens = int(getattr(getattr(response, "usage", None), "total_tokens", 0) or 0)
             if candidate != model:
                 meter.add_fallback()
-            meter.record(agent, candidate, tokens, _cost(litellm_module(), response, candidate),
-                         (time.perf_counter() - started) * 1000)
+            cost, latency = _cost(litellm_module(), response, candidate), (time.perf_counter() - started) * 1000
+            meter.record(agent, candidate, tokens, cost, latency)
+            logs.event(log, "llm_call", f"{agent} answered by {candidate}", agent=agent, model=candidate,
+                       tokens=tokens, cost_usd=round(cost, 6), latency_ms=round(latency, 1), cached=False)
             if candidate != OFFLINE_MODEL:
                 self.breaker.success(candidate)
                 self.budget.spend(self.tenant, tokens)

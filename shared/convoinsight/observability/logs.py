@@ -63,6 +63,14 @@ class CloudLoggingFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str))
 
 
+class _OwnDebugOnly(logging.Filter):
+    """Below WARNING only our own loggers speak: libraries log request bodies at DEBUG (the OpenAI client
+    logs every prompt, with its sample rows), and a log line is no place for a tenant's data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.startswith(("convoinsight", "local_emulator"))
+
+
 def configure(settings) -> None:
     """Once per process: JSON lines on stderr at LOG_LEVEL, and the secrets to scrub."""
     global _done
@@ -71,13 +79,12 @@ def configure(settings) -> None:
             return
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(CloudLoggingFormatter(settings.gcp_project_id))
+        handler.addFilter(_OwnDebugOnly())
         root = logging.getLogger()
         # Replace plain console handlers (basicConfig's); keep others, e.g. a test runner's capture.
         root.handlers[:] = [h for h in root.handlers if not (isinstance(h, logging.StreamHandler) and getattr(
             h, "stream", None) in (sys.stderr, sys.stdout))] + [handler]
         root.setLevel(settings.log_level)
-        for noisy in ("LiteLLM", "litellm", "httpx", "urllib3", "werkzeug"):
-            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
         _done = True
     add_secrets(settings.llm_api_key, _password(settings.postgres_url), _password(settings.redis_url))
 
@@ -110,6 +117,10 @@ def update(**fields: Any) -> None:
     current = _request.get()
     if current is not None:
         current.update(fields)
+
+
+def current(field: str) -> Any:
+    return (_request.get() or {}).get(field)
 
 
 def reset(token: contextvars.Token) -> None:

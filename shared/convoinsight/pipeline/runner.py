@@ -7,6 +7,7 @@ A chat question goes from the router straight to the compiler. Each stage is
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,9 @@ def run_sync(state: JobState, deps: StageDeps) -> JobState:
         if state.sql_status == "ok":
             # The two read the same table and write disjoint fields: run them side by side.
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
-                futures = {name: pool.submit(_timed, name, state, deps) for name in ("visualizer", "analyzer")}
+                # Each thread runs in a copy of this request's context, so its log lines keep the request id.
+                futures = {name: pool.submit(contextvars.copy_context().run, _timed, name, state, deps)
+                           for name in ("visualizer", "analyzer")}
                 results = {name: f.result() for name, f in futures.items()}
             for name, (update, ms) in results.items():
                 state = _apply(state, name, update, ms)
