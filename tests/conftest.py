@@ -17,6 +17,7 @@ from tests.support.stub_llm import StubLLM
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 REPO = Path(__file__).resolve().parents[1]
+GENEROUS_LIMITS = ",".join(f"{cls}=100000/hour" for cls in ("default", "query", "upload", "dataset_ops", "auth"))
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +76,9 @@ def local_env(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Pat
         "REDIS_URL": redis_server.url,
         "LOCAL_STATE_DIR": str(tmp_path / "state"),
         "AUTH_MODE": "dev",
+        # The session shares one Redis: generous limits keep unrelated tests from throttling each other;
+        # the rate-limit tests set their own.
+        "RATE_LIMITS": GENEROUS_LIMITS,
     }
     for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "CORS_ORIGINS", "MAX_UPLOAD_BYTES"):
         os.environ.pop(name, None)

@@ -48,7 +48,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GCS_SIGNING_KEY_FILE", "", "Service-account key JSON used only to sign upload URLs where IAM signing "
             "is unavailable (emulators, outside Google Cloud). Empty: sign through IAM as the function's account."),
     Setting("CORS_ORIGINS", "", "Comma-separated origins allowed by CORS; `*` allows any; empty disables CORS."),
-    Setting("AUTH_MODE", "dev", "`dev` trusts the `X-User-Id` header (local mode only).", ("dev",)),
+    Setting("AUTH_MODE", "dev", "`dev` trusts the `X-User-Id` header (local mode only); `firebase` verifies "
+            "Firebase / Identity Platform ID tokens; `apikey` checks API keys issued by the `auth` function. "
+            "Both send `Authorization: Bearer ...`.", ("dev", "firebase", "apikey")),
+    Setting("FIREBASE_PROJECT_ID", "", "Firebase project whose ID tokens are accepted (`AUTH_MODE=firebase`): "
+            "the token's audience and issuer. Empty: `GCP_PROJECT_ID`."),
+    Setting("FIREBASE_CERTS_URL", "https://www.googleapis.com/robot/v1/metadata/x509/"
+            "securetoken@system.gserviceaccount.com", "Where Firebase's token-signing certificates are fetched; "
+            "cached per process for the response's Cache-Control max-age."),
     Setting("LLM_MODEL", "", "litellm model name used by every agent, overriding the prompts' models "
             "(e.g. `openai/gpt-4o-mini`). Empty with no endpoint or key: the offline planner."),
     Setting("LLM_API_BASE", "", "Base URL of any OpenAI-compatible endpoint (vLLM, Ollama, a gateway)."),
@@ -62,6 +69,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LLM_BREAKER_COOLDOWN_SECONDS", "30", "How long an open breaker skips its model before a trial call."),
     Setting("DAILY_TOKEN_BUDGET", "2000000", "Model tokens one user may spend per UTC day; past it questions get "
             "429 until midnight. 0 disables the budget."),
+    Setting("RATE_LIMIT_ENABLED", "true", "Limit requests per user (per address before sign-in) in Redis "
+            "(`true`/`false`). Limited responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and "
+            "`X-RateLimit-Reset` (seconds until the oldest counted request leaves the window); 429 adds "
+            "`Retry-After`. `/live` and `/ready` are never limited."),
+    Setting("RATE_LIMITS", "default=100/hour,query=20/minute,upload=50/hour,dataset_ops=200/hour,auth=10/minute",
+            "Sliding-window limit of each route class as `class=count/unit` (unit `second`, `minute`, `hour` or "
+            "`day`), comma-separated; classes left out keep these defaults. `auth` counts failed sign-ins per "
+            "address."),
+    Setting("RATE_LIMIT_FAIL_OPEN", "true", "With Redis unreachable, `true` lets requests through (logged and "
+            "counted), `false` refuses them with 503 and `Retry-After`."),
     Setting("MAX_UPLOAD_BYTES", str(32 * 1024 * 1024), "Largest dataset upload accepted over HTTP, in bytes."),
     Setting("MAX_SIGNED_UPLOAD_BYTES", str(1024 * 1024 * 1024), "Largest file accepted through a signed upload URL "
             "(registered by the `ingest` function), in bytes."),
@@ -101,6 +118,8 @@ class Settings:
     gcs_signing_key_file: str
     cors_origins: tuple[str, ...]
     auth_mode: str
+    firebase_project_id: str
+    firebase_certs_url: str
     llm_model: str
     llm_api_base: str
     llm_api_key: str
@@ -110,6 +129,9 @@ class Settings:
     llm_breaker_threshold: int
     llm_breaker_cooldown_seconds: int
     daily_token_budget: int
+    rate_limit_enabled: bool
+    rate_limits: tuple[tuple[str, int, int], ...]  # (class, requests, window seconds); a tuple keeps Settings hashable
+    rate_limit_fail_open: bool
     max_upload_bytes: int
     max_signed_upload_bytes: int
     max_dataset_rows: int
@@ -157,6 +179,33 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
     return value
 
 
+_RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _rate_limits(raw: str) -> tuple[tuple[str, int, int], ...]:
+    """RATE_LIMITS over its own default: the default string is the one list of classes, so a typo fails loudly."""
+    def parse(text: str) -> dict[str, tuple[int, int]]:
+        limits: dict[str, tuple[int, int]] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            cls, _, rate = item.partition("=")
+            count, _, unit = rate.partition("/")
+            cls, count, unit = cls.strip(), count.strip(), unit.strip().lower()
+            if not cls or not (count.isascii() and count.isdigit()) or int(count) < 1 or unit not in _RATE_UNITS:
+                raise ConfigError(f"RATE_LIMITS entry {item!r} must look like class=count/unit with a count of at "
+                                  f"least 1 and a unit of {', '.join(_RATE_UNITS)}")
+            if cls in limits:
+                raise ConfigError(f"RATE_LIMITS names {cls!r} twice")
+            limits[cls] = (int(count), _RATE_UNITS[unit])
+        return limits
+
+    defaults = parse(next(s.default for s in SETTINGS if s.name == "RATE_LIMITS"))
+    given = parse(raw)
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigError(f"RATE_LIMITS names unknown class(es) {', '.join(unknown)}; known: {', '.join(defaults)}")
+    return tuple((cls, *given.get(cls, limit)) for cls, limit in defaults.items())
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting from ``env`` (default ``os.environ``), falling back to defaults.
 
@@ -181,6 +230,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("DEPLOYMENT_MODE=hybrid needs BLOB_BACKEND, DOCUMENT_BACKEND and QUEUE_BACKEND")
     if raw["AUTH_MODE"] == "dev" and mode != "local":
         raise ConfigError("AUTH_MODE=dev trusts a header and is allowed only with DEPLOYMENT_MODE=local")
+    firebase_project = raw["FIREBASE_PROJECT_ID"] or raw["GCP_PROJECT_ID"]
+    if raw["AUTH_MODE"] == "firebase" and not firebase_project:
+        raise ConfigError("AUTH_MODE=firebase needs FIREBASE_PROJECT_ID (or GCP_PROJECT_ID): tokens are checked "
+                          "against that project")
 
     try:
         timeout = float(raw["LLM_TIMEOUT_SECONDS"])
@@ -201,6 +254,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gcs_signing_key_file=raw["GCS_SIGNING_KEY_FILE"],
         cors_origins=tuple(o.strip() for o in raw["CORS_ORIGINS"].split(",") if o.strip()),
         auth_mode=raw["AUTH_MODE"],
+        firebase_project_id=firebase_project,
+        firebase_certs_url=raw["FIREBASE_CERTS_URL"],
         llm_model=raw["LLM_MODEL"],
         llm_api_base=raw["LLM_API_BASE"],
         llm_api_key=raw["LLM_API_KEY"],
@@ -210,6 +265,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_breaker_threshold=_int("LLM_BREAKER_THRESHOLD", raw["LLM_BREAKER_THRESHOLD"], 0),
         llm_breaker_cooldown_seconds=_int("LLM_BREAKER_COOLDOWN_SECONDS", raw["LLM_BREAKER_COOLDOWN_SECONDS"], 1),
         daily_token_budget=_int("DAILY_TOKEN_BUDGET", raw["DAILY_TOKEN_BUDGET"], 0),
+        rate_limit_enabled=_bool("RATE_LIMIT_ENABLED", raw["RATE_LIMIT_ENABLED"]),
+        rate_limits=_rate_limits(raw["RATE_LIMITS"]),
+        rate_limit_fail_open=_bool("RATE_LIMIT_FAIL_OPEN", raw["RATE_LIMIT_FAIL_OPEN"]),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", raw["MAX_UPLOAD_BYTES"], 1),
         max_signed_upload_bytes=_int("MAX_SIGNED_UPLOAD_BYTES", raw["MAX_SIGNED_UPLOAD_BYTES"], 1),
         max_dataset_rows=_int("MAX_DATASET_ROWS", raw["MAX_DATASET_ROWS"], 1),

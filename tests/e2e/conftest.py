@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import GENEROUS_LIMITS
 from tests.support.emulator import Emulator
 
 
@@ -19,6 +20,7 @@ def emulator(postgres, redis_server, stub_llm, state_root: Path) -> Iterator[Emu
         "LLM_MODEL": "openai/stub-model",
         "LLM_API_KEY": "sk-test-not-a-real-key",
         "LOG_LEVEL": "WARNING",
+        "RATE_LIMITS": GENEROUS_LIMITS,
     }
     emu = Emulator(env, state_root / "emulator").start()
     yield emu

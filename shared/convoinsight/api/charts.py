@@ -8,6 +8,7 @@ from flask import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from convoinsight.charts import render, service
+from convoinsight.observability import audit
 from convoinsight.web.app import FunctionApp, RequestContext
 
 app = FunctionApp("charts")
@@ -28,22 +29,24 @@ class ImageQuery(BaseModel):
     scale: int = Field(1, ge=render.SCALES.start, le=render.SCALES.stop - 1)
 
 
-@app.route("GET", "/", query=ListQuery)
+@app.route("GET", "/", query=ListQuery, limit="dataset_ops")
 def charts(ctx: RequestContext):
     return {"charts": service.list_charts(ctx.services, ctx.user_id, ctx.query.limit)}
 
 
-@app.route("GET", "/<chart_id>")
+@app.route("GET", "/<chart_id>", limit="dataset_ops")
 def chart(ctx: RequestContext, chart_id: str):
     return service.public_chart(service.get_chart(ctx.services, ctx.user_id, chart_id))
 
 
-@app.route("DELETE", "/<chart_id>")
+@app.route("DELETE", "/<chart_id>", limit="dataset_ops")
 def delete_chart(ctx: RequestContext, chart_id: str):
-    return service.delete_chart(ctx.services, ctx.user_id, chart_id)
+    result = service.delete_chart(ctx.services, ctx.user_id, chart_id)
+    audit.record(ctx.services, ctx.user_id, "chart.delete", chart_id)
+    return result
 
 
-@app.route("GET", "/<chart_id>/image", query=ImageQuery)
+@app.route("GET", "/<chart_id>/image", query=ImageQuery, limit="dataset_ops")
 def image(ctx: RequestContext, chart_id: str):
     fmt, scale = ctx.query.format, ctx.query.scale
     data = service.chart_image(ctx.services, ctx.user_id, chart_id, fmt, scale)
@@ -58,7 +61,7 @@ def image(ctx: RequestContext, chart_id: str):
     })
 
 
-@app.route("GET", "/<chart_id>/url", query=ImageQuery)
+@app.route("GET", "/<chart_id>/url", query=ImageQuery, limit="dataset_ops")
 def image_url(ctx: RequestContext, chart_id: str):
     fmt, scale = ctx.query.format, ctx.query.scale
     service.get_chart(ctx.services, ctx.user_id, chart_id)

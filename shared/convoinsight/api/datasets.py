@@ -10,18 +10,19 @@ from werkzeug.formparser import FormDataParser
 
 from convoinsight.datasets import service, uploads
 from convoinsight.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from convoinsight.observability import audit
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("datasets")
 MAX_PREVIEW_ROWS = 1000
 
 
-@app.route("GET", "/")
+@app.route("GET", "/", limit="dataset_ops")
 def domains(ctx: RequestContext):
     return {"domains": service.list_domains(ctx.services, ctx.user_id)}
 
 
-@app.route("POST", "/<domain>")
+@app.route("POST", "/<domain>", limit="upload")
 def upload(ctx: RequestContext, domain: str):
     request = ctx.request
     limit = ctx.settings.max_upload_bytes
@@ -41,24 +42,26 @@ def upload(ctx: RequestContext, domain: str):
     return record, 201
 
 
-@app.route("POST", "/<domain>/uploads")
+@app.route("POST", "/<domain>/uploads", limit="upload")
 def create_upload(ctx: RequestContext, domain: str):
     return uploads.create_upload(ctx.services, ctx.user_id, domain, json_body(ctx.request)), 201
 
 
-@app.route("GET", "/<domain>/uploads/<upload_id>")
+@app.route("GET", "/<domain>/uploads/<upload_id>", limit="dataset_ops")
 def upload_status(ctx: RequestContext, domain: str, upload_id: str):
     return uploads.get_upload(ctx.services, ctx.user_id, domain, upload_id)
 
 
-@app.route("GET", "/<domain>")
+@app.route("GET", "/<domain>", limit="dataset_ops")
 def datasets(ctx: RequestContext, domain: str):
     return {"domain": domain, "datasets": service.list_datasets(ctx.services, ctx.user_id, domain)}
 
 
-@app.route("DELETE", "/<domain>")
+@app.route("DELETE", "/<domain>", limit="dataset_ops")
 def delete_domain(ctx: RequestContext, domain: str):
-    return service.delete_domain(ctx.services, ctx.user_id, domain)
+    result = service.delete_domain(ctx.services, ctx.user_id, domain)
+    audit.record(ctx.services, ctx.user_id, "domain.delete", domain, **result["deleted"])
+    return result
 
 
 class RecordQuery(BaseModel):
@@ -69,12 +72,14 @@ class RecordQuery(BaseModel):
     format: Literal["csv", "parquet"] | None = None
 
 
-@app.route("GET", "/<domain>/<name>", query=RecordQuery)
+@app.route("GET", "/<domain>/<name>", query=RecordQuery, limit="dataset_ops")
 def record(ctx: RequestContext, domain: str, name: str):
     rec = service.get_record(ctx.services, ctx.user_id, domain, name)
     fmt = ctx.query.format
     if fmt is not None:
         data, media_type, filename = service.download(ctx.services, rec, fmt)
+        audit.record(ctx.services, ctx.user_id, "dataset.export", f"{domain}/{rec['name']}", format=fmt,
+                     version=rec["version"])
         return Response(data, mimetype=media_type,
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     body = service.public_record(rec)
@@ -82,9 +87,11 @@ def record(ctx: RequestContext, domain: str, name: str):
     return body
 
 
-@app.route("DELETE", "/<domain>/<name>")
+@app.route("DELETE", "/<domain>/<name>", limit="dataset_ops")
 def delete_dataset(ctx: RequestContext, domain: str, name: str):
-    return service.delete_dataset(ctx.services, ctx.user_id, domain, name)
+    result = service.delete_dataset(ctx.services, ctx.user_id, domain, name)
+    audit.record(ctx.services, ctx.user_id, "dataset.delete", f"{domain}/{name}", **result["deleted"])
+    return result
 
 
 def _multipart(request):

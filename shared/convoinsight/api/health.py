@@ -11,17 +11,17 @@ from convoinsight.web.responses import json_response
 app = FunctionApp("health")
 
 
-@app.route("GET", "/", auth=False)
+@app.route("GET", "/", auth=False, limit="default")
 def index(ctx: RequestContext):
     return {"service": "convoinsight", "status": "ok", "mode": ctx.settings.deployment_mode}
 
 
-@app.route("GET", "/live", auth=False)
+@app.route("GET", "/live", auth=False, limit=None)
 def live(ctx: RequestContext):
     return {"status": "alive"}
 
 
-@app.route("GET", "/ready", auth=False)
+@app.route("GET", "/ready", auth=False, limit=None)
 def ready(ctx: RequestContext):
     checks = {
         "documents": ctx.services.documents.ping,

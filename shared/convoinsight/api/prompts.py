@@ -14,6 +14,7 @@ from convoinsight.datasets.service import now_iso
 from convoinsight.errors import NotFound
 from convoinsight.llm import overrides
 from convoinsight.llm.prompts import AGENTS, PromptStore
+from convoinsight.observability import audit
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("prompts")
@@ -72,4 +73,6 @@ def _write(ctx: RequestContext, location: tuple[str, str]):
     doc = {"agents": {agent: o.model_dump(exclude_none=True) for agent, o in parsed.agents.items()},
            "updated_at": now_iso()}
     ctx.services.documents.put(*location, doc)
+    audit.record(ctx.services, ctx.user_id, "prompt_overrides.update", "/".join(location),
+                 agents=sorted(doc["agents"]))
     return doc

@@ -17,7 +17,7 @@ def prompt_store(directory: Path) -> PromptStore:
     return PromptStore(directory)
 
 
-@app.route("POST", "/")
+@app.route("POST", "/", limit="query")
 def ask_question(ctx: RequestContext):
     body = json_body(ctx.request)
     return ask(ctx.services, prompt_store(ctx.settings.prompts_dir), ctx.user_id, body)

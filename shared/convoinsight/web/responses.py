@@ -52,7 +52,8 @@ def cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]
         "Access-Control-Allow-Origin": value,
         "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
         "Access-Control-Allow-Headers": "Authorization, Content-Type, X-User-Id, X-Request-Id",
-        "Access-Control-Expose-Headers": "X-Request-Id, Retry-After",
+        "Access-Control-Expose-Headers": "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+                                         "X-RateLimit-Reset",
         "Access-Control-Max-Age": "3600",
         "Vary": "Origin",
     }
