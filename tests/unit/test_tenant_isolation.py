@@ -86,7 +86,7 @@ def test_every_route_with_tenant_data_answers_404_to_another_tenant(world):
 
 
 def test_own_views_show_nothing_of_another_tenant(world):
-    clients, _, intruder, ids = world
+    clients, _, intruder, _ = world
     assert clients["datasets"].get("/", headers=intruder).get_json() == {"domains": []}
     assert clients["charts"].get("/", headers=intruder).get_json() == {"charts": []}
     assert clients["auth"].get("/keys", headers=intruder).get_json() == {"keys": []}
