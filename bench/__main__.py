@@ -11,11 +11,12 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def main() -> int:
-    from bench import datasets, grounding, pipeline
+    from bench import datasets, grounding, pipeline, web_stack
 
     wanted = set(sys.argv[1:])
     results = {}
-    for name, module in (("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding)):
+    suites = (("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding), ("web_stack", web_stack))
+    for name, module in suites:
         if wanted and name not in wanted:
             continue
         started = time.perf_counter()
