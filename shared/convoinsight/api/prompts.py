@@ -6,23 +6,15 @@ arrives with roles; a user's overrides apply to their own questions only.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 from convoinsight.datasets.naming import check_domain
 from convoinsight.datasets.service import now_iso
 from convoinsight.errors import NotFound
 from convoinsight.llm import overrides
-from convoinsight.llm.prompts import AGENTS, PromptStore
+from convoinsight.llm.prompts import AGENTS, prompt_store
 from convoinsight.observability import audit
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("prompts")
-
-
-@lru_cache(maxsize=4)
-def prompt_store(directory: Path) -> PromptStore:
-    return PromptStore(directory)
 
 
 @app.route("GET", "/")

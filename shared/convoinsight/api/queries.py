@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
-from convoinsight.llm.prompts import PromptStore
+from convoinsight.llm.prompts import prompt_store
 from convoinsight.queries.ask import ask
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("queries")
-
-
-@lru_cache(maxsize=4)
-def prompt_store(directory: Path) -> PromptStore:
-    return PromptStore(directory)
 
 
 @app.route("POST", "/", limit="query")

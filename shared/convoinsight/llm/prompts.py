@@ -6,6 +6,7 @@ import json
 import string
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,9 @@ class PromptStore:
         with self._lock:
             self._cache[agent] = (mtime, prompt)
         return prompt
+
+
+@lru_cache(maxsize=4)
+def prompt_store(directory: Path) -> PromptStore:
+    """One store per prompts folder per process (it re-reads a file only when it changes)."""
+    return PromptStore(directory)

@@ -19,6 +19,7 @@ from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.runner import run_sync
 from convoinsight.pipeline.state import JobState
 from convoinsight.queries import result_cache
+from convoinsight.queries.answers import answer_of, respond, timings_of
 from convoinsight.queries.request import parse_ask
 from convoinsight.services import Services
 from convoinsight.sessions import memory, store
@@ -57,7 +58,7 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         # Only complete answers are reused: never a failure, nor one degraded to a fallback model.
         if usage["fallbacks"] == 0 and answer["sql_status"] in ("ok", None):
             result_cache.store(services.cache, key, answer)
-    response = _respond(docs, user_id, session, session_id, req.domain, req.prompt, answer, usage, timings)
+    response = respond(docs, user_id, session, session_id, req.domain, req.prompt, answer, usage, timings)
     memory.remember(services.redis, user_id, session_id, memory.compact_turn(req.prompt, answer["sql"],
                                                                              answer["answer"]))
     return response
@@ -104,33 +105,4 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
 
     meter = UsageMeter()
     result = run_sync(state, StageDeps(services.settings, llm, meter, frames, agent_overrides))
-    answer = {
-        "answer": result.answer,
-        "sql": result.sql,
-        "sql_status": result.sql_status,
-        "table": result.table,
-        "chart": result.chart,
-        "insights": (result.analysis or {}).get("insights", []),
-        "follow_ups": result.follow_ups,
-        "verified": result.verified,
-    }
-    return answer, meter.summary(), {**result.timings, "sql": result.sql_ms}
-
-
-def _respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str, domain: str, question: str,
-             answer: dict[str, Any], usage: dict[str, Any], timings: dict[str, Any]) -> dict[str, Any]:
-    """Store the chart and the turn; the response carries the chart's id and its bound spec."""
-    chart = None
-    if answer["chart"]:
-        chart_id = store.save_chart(docs, user_id, answer["chart"], session_id=session_id)
-        chart = {"id": chart_id, "title": answer["chart"]["title"], "spec": answer["chart"]["spec"]}
-        if answer["chart"].get("truncated"):
-            chart["truncated"] = answer["chart"]["truncated"]  # the chart shows fewer points than the table
-    response = {"session_id": session_id, **answer, "chart": chart, "usage": usage, "timings": timings}
-    payload = {k: v for k, v in response.items() if k not in ("session_id", "chart")}
-    # The message refers to its chart by id: the bound spec lives once, in the chart document.
-    payload["chart"] = {"id": chart["id"], "title": chart["title"]} if chart else None
-    payload["question"] = question
-    response["message_id"] = store.record_turn(docs, user_id, session, session_id=session_id, domain=domain,
-                                               question=question, answer=answer["answer"], payload=payload)
-    return response
+    return answer_of(result), meter.summary(), timings_of(result)

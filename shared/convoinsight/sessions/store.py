@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -45,13 +46,18 @@ def recent_turns(docs: DocumentStore, user_id: str, session_id: str) -> list[dic
 
 
 def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | None, *, session_id: str,
-                domain: str, question: str, answer: str, payload: dict[str, Any]) -> str:
-    """Store the user's question and the answer; create the session on its first turn."""
+                domain: str, question: str, answer: str, payload: dict[str, Any], message_id: str | None = None,
+                seq: int | None = None) -> str:
+    """Store the user's question and the answer; create the session on its first turn.
+
+    With ``message_id`` and ``seq`` given (an async job's, derived from the job), storing the same turn
+    again writes the same documents: a redelivered task can never add a second message.
+    """
     now = now_iso()
-    seq = (session or {}).get("message_count", 0)
-    message_id = new_id()
-    docs.put(messages(user_id, session_id), f"{seq:08d}-q", {
-        "id": f"{seq:08d}-q", "session_id": session_id, "user_id": user_id, "role": "user",
+    seq = seq if seq is not None else time.time_ns() // 1000  # ordered across sync and async turns
+    message_id = message_id or new_id()
+    docs.put(messages(user_id, session_id), f"{message_id}-q", {
+        "id": f"{message_id}-q", "session_id": session_id, "user_id": user_id, "role": "user",
         "content": question, "payload": {}, "seq": seq, "created_at": now,
     })
     docs.put(messages(user_id, session_id), message_id, {
@@ -64,13 +70,14 @@ def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | Non
         "title": (session or {}).get("title") or question[:80],
         "created_at": (session or {}).get("created_at", now),
         "updated_at": now,
-        "message_count": seq + 2,
+        "message_count": len(docs.list(messages(user_id, session_id))),
     })
     return message_id
 
 
-def save_chart(docs: DocumentStore, user_id: str, chart: dict[str, Any], *, session_id: str) -> str:
-    chart_id = new_id()
+def save_chart(docs: DocumentStore, user_id: str, chart: dict[str, Any], *, session_id: str,
+               chart_id: str | None = None) -> str:
+    chart_id = chart_id or new_id()
     doc = {"id": chart_id, "session_id": session_id, "title": chart.get("title", ""), "spec": chart["spec"],
            "created_at": now_iso()}
     if chart.get("truncated"):

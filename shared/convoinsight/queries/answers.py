@@ -1,0 +1,52 @@
+"""An answer from a finished job state, and how it is kept (chart + conversation turn).
+
+Shared by the sync path and the async job's finalize step, so both give the
+same answer for the same question.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convoinsight.pipeline.state import JobState
+from convoinsight.sessions import store
+
+
+def answer_of(state: JobState) -> dict[str, Any]:
+    return {
+        "answer": state.answer,
+        "sql": state.sql,
+        "sql_status": state.sql_status,
+        "table": state.table,
+        "chart": state.chart,
+        "insights": (state.analysis or {}).get("insights", []),
+        "follow_ups": state.follow_ups,
+        "verified": state.verified,
+    }
+
+
+def timings_of(state: JobState) -> dict[str, Any]:
+    return {**state.timings, "sql": state.sql_ms}
+
+
+def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str, domain: str, question: str,
+            answer: dict[str, Any], usage: dict[str, Any], timings: dict[str, Any], *, message_id: str | None = None,
+            chart_id: str | None = None, seq: int | None = None) -> dict[str, Any]:
+    """Store the chart and the turn; the response carries the chart's id and its bound spec.
+
+    Given ids (an async job's), storing the same answer twice writes the same documents."""
+    chart = None
+    if answer["chart"]:
+        chart_id = store.save_chart(docs, user_id, answer["chart"], session_id=session_id, chart_id=chart_id)
+        chart = {"id": chart_id, "title": answer["chart"]["title"], "spec": answer["chart"]["spec"]}
+        if answer["chart"].get("truncated"):
+            chart["truncated"] = answer["chart"]["truncated"]  # the chart shows fewer points than the table
+    response = {"session_id": session_id, **answer, "chart": chart, "usage": usage, "timings": timings}
+    payload = {k: v for k, v in response.items() if k not in ("session_id", "chart")}
+    # The message refers to its chart by id: the bound spec lives once, in the chart document.
+    payload["chart"] = {"id": chart["id"], "title": chart["title"]} if chart else None
+    payload["question"] = question
+    response["message_id"] = store.record_turn(docs, user_id, session, session_id=session_id, domain=domain,
+                                               question=question, answer=answer["answer"], payload=payload,
+                                               message_id=message_id, seq=seq)
+    return response
