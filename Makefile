@@ -15,10 +15,11 @@ help: ## Show this help
 
 setup: system-deps $(VENV)/.installed ## Create the venv and install pinned dependencies (+ PostgreSQL/Redis servers if missing)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt shared/pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-emulators.txt shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-emulators.txt
 	touch $@
 
 system-deps: ## Install redis-server and PostgreSQL server binaries with apt-get when missing (and possible)

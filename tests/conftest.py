@@ -187,3 +187,13 @@ def cloud_env(local_env: dict, firestore_emulator, gcs_emulator, tmp_path: Path)
     get_settings.cache_clear()
     get_services.cache_clear()
     return {**local_env, **env}
+
+
+@pytest.fixture(scope="session")
+def tasks_emulator():
+    """gcloud-tasks-emulator on a free port (a subprocess group), with few retries so failed tasks stop quickly."""
+    from tests.support.tasks_emulator import TasksEmulator
+
+    emulator = TasksEmulator(max_retries=3).start()
+    yield emulator
+    emulator.stop()

@@ -30,6 +30,7 @@ class Services:
         self._blobs: BlobStore | None = None
         self._redis: redis.Redis | None = None
         self._pool = None
+        self._queue = None
 
     @property
     def documents(self) -> DocumentStore:
@@ -64,6 +65,25 @@ class Services:
                     retry_on_error=[redis_lib.ConnectionError, redis_lib.TimeoutError],
                 )
             return self._redis
+
+    @property
+    def queue(self):
+        """The stage queue of async jobs, per the QUEUE_BACKEND preset."""
+        with self._lock:
+            if self._queue is None:
+                self._queue = self._make_queue()
+            return self._queue
+
+    def _make_queue(self):
+        backend = self.settings.queue_backend
+        if backend == "inprocess":
+            from convoinsight.jobs.inprocess import InProcessQueue
+            from convoinsight.jobs.service import handle_task
+            from convoinsight.llm.prompts import prompt_store
+
+            prompts = prompt_store(self.settings.prompts_dir)
+            return InProcessQueue(lambda body, retry: handle_task(self, prompts, body)[0])
+        raise ConfigError(f"queue backend {backend!r} is not available in this version")
 
     @property
     def cache(self):

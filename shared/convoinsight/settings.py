@@ -85,6 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_DATASET_ROWS", "5000000", "Most rows a dataset may have; larger files are refused with 413."),
     Setting("MAX_DATASET_COLUMNS", "1000", "Most columns a dataset may have; wider files are refused with 413."),
     Setting("SIGNED_URL_SECONDS", "900", "Lifetime of signed upload URLs, in seconds."),
+    Setting("JOB_MAX_ATTEMPTS", "3", "Attempts one stage of an async job gets before the job fails."),
+    Setting("STAGE_LEASE_SECONDS", "300", "How long a worker owns a running stage; a stage still leased by a "
+            "worker that died is taken over after this."),
     Setting("MAX_RESULT_ROWS", "1000", "Rows of a query result returned and charted; more sets `truncated`."),
     Setting("SQL_MAX_ATTEMPTS", "3", "Tries the manipulator gets to write SQL that runs (error fed back)."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
@@ -137,6 +140,8 @@ class Settings:
     max_dataset_rows: int
     max_dataset_columns: int
     signed_url_seconds: int
+    job_max_attempts: int
+    stage_lease_seconds: int
     max_result_rows: int
     sql_max_attempts: int
     port: int
@@ -273,6 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_dataset_rows=_int("MAX_DATASET_ROWS", raw["MAX_DATASET_ROWS"], 1),
         max_dataset_columns=_int("MAX_DATASET_COLUMNS", raw["MAX_DATASET_COLUMNS"], 1),
         signed_url_seconds=_int("SIGNED_URL_SECONDS", raw["SIGNED_URL_SECONDS"], 60),
+        job_max_attempts=_int("JOB_MAX_ATTEMPTS", raw["JOB_MAX_ATTEMPTS"], 1),
+        stage_lease_seconds=_int("STAGE_LEASE_SECONDS", raw["STAGE_LEASE_SECONDS"], 1),
         max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
         sql_max_attempts=_int("SQL_MAX_ATTEMPTS", raw["SQL_MAX_ATTEMPTS"], 1),
         port=_int("PORT", raw["PORT"], 1),

@@ -33,8 +33,9 @@ def world(local_env, user_id):
     clients["prompts"].put("/overrides/d", headers=owner,
                            json={"agents": {"compiler": {"instructions": "OWNER ONLY"}}})
     key = clients["auth"].post("/keys", headers=owner, json={"name": "owner key"}).get_json()
+    job = clients["queries"].post("/", headers=owner, json={**QUESTION, "mode": "async"}).get_json()
     ids = {"chart": answer["chart"]["id"], "session": answer["session_id"], "upload": upload["upload_id"],
-           "key": key["id"]}
+           "key": key["id"], "job": job["job_id"]}
     return clients, owner, intruder, ids
 
 
@@ -48,6 +49,9 @@ MATRIX = [
     ("datasets", "GET", "/d/uploads/{upload}", None),
     ("queries", "POST", "/", {**QUESTION}),
     ("queries", "POST", "/", {**QUESTION, "session_id": "{session}"}),
+    ("queries", "GET", "/{job}", None),
+    ("queries", "GET", "/{job}/events", None),
+    ("queries", "DELETE", "/{job}", None),
     ("charts", "GET", "/{chart}", None),
     ("charts", "GET", "/{chart}/image?format=svg", None),
     ("charts", "GET", "/{chart}/url", None),
@@ -65,6 +69,7 @@ NOT_TENANT_DATA = [
     ("prompts", "PUT", "/overrides"), ("prompts", "PUT", "/overrides/<domain>"), ("prompts", "GET", "/"),
     ("prompts", "GET", "/<name>"), ("auth", "POST", "/keys"), ("health", "GET", "/"),
     ("health", "GET", "/live"), ("health", "GET", "/ready"),
+    ("pipeline", "POST", "/"),  # internal Cloud Tasks target (IAM/OIDC in the cloud): runs given job ids only
     ("auth", "GET", "/users/<user_id>/keys"), ("auth", "DELETE", "/users/<user_id>/keys/<key_id>"),  # admin
 ]
 
@@ -125,9 +130,9 @@ def test_the_matrix_covers_every_route():
     matrix_paths = set()
     for function, method, template, _ in MATRIX:
         path = template.split("?")[0]
-        for name in ("upload", "chart", "key"):
+        for name in ("upload", "chart", "key", "job"):
             path = path.replace("{" + name + "}", {"upload": "<upload_id>", "chart": "<chart_id>",
-                                                   "key": "<key_id>"}[name])
+                                                   "key": "<key_id>", "job": "<job_id>"}[name])
         path = path.replace("/d/t", "/<domain>/<name>").replace("/d", "/<domain>")
         matrix_paths.add((function, method, path))
     missing = declared - listed - matrix_paths

@@ -11,6 +11,7 @@ import polars as pl
 from convoinsight.datasets import service as datasets
 from convoinsight.datasets.naming import check_domain
 from convoinsight.errors import BadRequest
+from convoinsight.jobs import service as jobs
 from convoinsight.llm import overrides
 from convoinsight.llm.client import LLMClient
 from convoinsight.llm.prompts import PromptStore
@@ -25,7 +26,8 @@ from convoinsight.services import Services
 from convoinsight.sessions import memory, store
 
 
-def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The answer (200), or for ``mode=async`` (``auto`` with Cloud Tasks) an accepted job (202)."""
     started = time.perf_counter()
     req = parse_ask(body)
     check_domain(req.domain)
@@ -48,6 +50,11 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     key, answer = result_cache.lookup(services.cache, user_id, req.domain, parts)
     if not req.use_cache:
         answer = None  # a fresh answer was asked for; it still refreshes the cache below
+    asynchronous = req.mode == "async" or (req.mode == "auto" and services.settings.queue_backend == "cloudtasks")
+    if asynchronous:
+        llm.check_budget(model)
+        state = _initial_state(user_id, req, session_id, records, history)
+        return jobs.submit(services, user_id, state, records, agent_overrides), 202
     if answer is not None:
         usage = {**UsageMeter().summary(), "cache_hits": 1}
         timings = {"cache": round((time.perf_counter() - started) * 1000, 1)}
@@ -61,7 +68,7 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     response = respond(docs, user_id, session, session_id, req.domain, req.prompt, answer, usage, timings)
     memory.remember(services.redis, user_id, session_id, memory.compact_turn(req.prompt, answer["sql"],
                                                                              answer["answer"]))
-    return response
+    return response, 200
 
 
 def _history(services: Services, user_id: str, session_id: str) -> list[dict[str, Any]]:
@@ -87,7 +94,20 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
                   records: list[dict[str, Any]], history: list[dict[str, Any]],
                   agent_overrides: dict[str, dict[str, Any]]):
     by_name = {r["name"]: r for r in records}
-    state = JobState(
+    state = _initial_state(user_id, req, session_id, records, history)
+
+    def frames(names: set[str]) -> dict[str, pl.LazyFrame]:
+        # Only the referenced datasets of this tenant's domain are ever registered.
+        return {name: datasets.scan(services, by_name[name]) for name in names if name in by_name}
+
+    meter = UsageMeter()
+    result = run_sync(state, StageDeps(services.settings, llm, meter, frames, agent_overrides))
+    return answer_of(result), meter.summary(), timings_of(result)
+
+
+def _initial_state(user_id: str, req, session_id: str, records: list[dict[str, Any]],
+                   history: list[dict[str, Any]]) -> JobState:
+    return JobState(
         job_id=uuid.uuid4().hex,
         user_id=user_id,
         domain=req.domain,
@@ -98,11 +118,3 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
         history=history,
         datasets=[{"name": r["name"], "version": r["version"], **r["profile"]} for r in records],
     )
-
-    def frames(names: set[str]) -> dict[str, pl.LazyFrame]:
-        # Only the referenced datasets of this tenant's domain are ever registered.
-        return {name: datasets.scan(services, by_name[name]) for name in names if name in by_name}
-
-    meter = UsageMeter()
-    result = run_sync(state, StageDeps(services.settings, llm, meter, frames, agent_overrides))
-    return answer_of(result), meter.summary(), timings_of(result)

@@ -18,7 +18,7 @@ class AskRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=4000)
     session_id: str | None = Field(default=None, max_length=64)
     model: str | None = Field(default=None, max_length=200)
-    mode: Literal["sync"] = "sync"
+    mode: Literal["sync", "async", "auto"] = "sync"
     chart: ChartHint = "auto"
     use_cache: bool = True
     # Direct per-agent overrides for this question (highest precedence); validated by llm/overrides.py.

@@ -1,0 +1,129 @@
+"""Async questions: submit a job, run its stages from tasks, report progress, cancel.
+
+``JobContext`` is what a stage task needs besides the job: the services, a model
+client per job, the job's pinned datasets, the queue, and the finalize step
+that keeps the answer (shared with the sync path, with ids derived from the job).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import polars as pl
+
+from convoinsight.datasets import service as datasets
+from convoinsight.jobs import store
+from convoinsight.jobs.queue import StageTask
+from convoinsight.jobs.runner import planned_stages, rebuild, run_task
+from convoinsight.llm.client import LLMClient
+from convoinsight.llm.prompts import PromptStore
+from convoinsight.llm.usage import UsageMeter
+from convoinsight.pipeline.deps import StageDeps
+from convoinsight.pipeline.state import JobState
+from convoinsight.queries.answers import answer_of, respond, timings_of
+from convoinsight.sessions import memory
+from convoinsight.sessions import store as sessions
+
+
+class JobContext:
+    def __init__(self, services, prompts: PromptStore):
+        self.services, self.prompts = services, prompts
+
+    @property
+    def queue(self):
+        return self.services.queue
+
+    def deps(self, job: dict[str, Any]) -> tuple[StageDeps, UsageMeter]:
+        services, user_id = self.services, job["user_id"]
+        llm = LLMClient(services.settings, self.prompts, redis=services.redis, tenant=user_id, cache=services.cache)
+        sources = job["sources"]
+
+        def frames(names: set[str]) -> dict[str, pl.LazyFrame]:
+            # The versions pinned when the job was accepted, of this tenant's domain only.
+            return {n: datasets.scan(services, {"blobs": {"parquet": sources[n]}}) for n in names if n in sources}
+
+        meter = UsageMeter()
+        return StageDeps(services.settings, llm, meter, frames, job.get("overrides") or {}), meter
+
+    def finalize(self, job: dict[str, Any], state: JobState) -> None:
+        docs, user_id = self.services.documents, job["user_id"]
+        outputs = store.outputs(docs, user_id, job["id"])
+        usage = _sum_usage([o.get("usage") or {} for o in outputs.values()])
+        session = docs.get(sessions.sessions(user_id), job["session_id"])
+        respond(docs, user_id, session, job["session_id"], job["domain"], job["question"], answer_of(state), usage,
+                timings_of(state), message_id=f"{job['id']}a", chart_id=f"{job['id']}c", seq=job["seq"])
+        memory.remember(self.services.redis, user_id, job["session_id"],
+                        memory.compact_turn(job["question"], state.sql, state.answer))
+
+
+def _sum_usage(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    total = UsageMeter().summary()
+    for part in parts:
+        for key, value in part.items():
+            total[key] = round(total.get(key, 0) + value, 6) if isinstance(value, float) else total.get(key, 0) + value
+    return total
+
+
+def submit(services, user_id: str, state: JobState, records: list[dict[str, Any]],
+           overrides: dict[str, Any]) -> dict[str, Any]:
+    job_id = state.job_id
+    job = {
+        "id": job_id, "user_id": user_id, "domain": state.domain, "question": state.question,
+        "session_id": state.session_id, "created_at": time.time(), "seq": time.time_ns() // 1000,
+        "state": state.model_dump(mode="json"), "overrides": overrides,
+        "sources": {r["name"]: r["blobs"]["parquet"] for r in records},
+    }
+    store.create_job(services.documents, user_id, job)
+    services.queue.enqueue(StageTask(user_id, job_id, "router"))
+    return {"job_id": job_id, "status": "queued", "session_id": state.session_id,
+            "status_url": f"/api/v1/queries/{job_id}", "events_url": f"/api/v1/queries/{job_id}/events"}
+
+
+def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
+    docs = services.documents
+    job = store.get_job(docs, user_id, job_id)
+    outputs = store.outputs(docs, user_id, job_id)
+    settled = store.outcome(docs, user_id, job_id)
+    state = rebuild(job, outputs) if outputs else None
+    planned = planned_stages(state)
+    leases = store.leases(docs, user_id, job_id)
+    now = time.time()
+    stages = {}
+    for stage in planned:
+        lease = leases.get(stage)
+        status = "done" if stage in outputs else "running" if lease and lease["expires"] > now else \
+            "retrying" if lease else "pending"
+        stages[stage] = {"status": status, "attempts": (lease or {}).get("epoch", 0),
+                         "ms": (outputs.get(stage) or {}).get("ms")}
+    status = settled["status"] if settled else "running" if outputs or leases else "queued"
+    current = next((s for s in planned if stages[s]["status"] != "done"), None) if not settled else None
+    body = {"job_id": job_id, "status": status, "session_id": job["session_id"],
+            "stages_done": sum(1 for s in stages.values() if s["status"] == "done"), "stages_total": len(planned),
+            "current_stage": current, "stages": stages}
+    if settled and settled["status"] == "failed":
+        body["error"] = {"stage": settled.get("stage"), "code": settled.get("code", "job_failed"),
+                         "message": settled.get("reason", "")}
+    if settled and settled["status"] == "succeeded":
+        message = docs.get(sessions.messages(user_id, job["session_id"]), f"{job_id}a")
+        if message:  # the answer exactly as a sync call returns it
+            chart = docs.get(sessions.charts(user_id), f"{job_id}c") if message["payload"].get("chart") else None
+            body["result"] = {**{k: v for k, v in message["payload"].items() if k != "question"},
+                              "chart": {k: chart[k] for k in ("id", "title", "spec") if k in chart} if chart else None,
+                              "session_id": job["session_id"], "message_id": message["id"]}
+    return body
+
+
+def cancel(services, user_id: str, job_id: str) -> dict[str, Any]:
+    store.get_job(services.documents, user_id, job_id)
+    store.settle(services.documents, user_id, job_id, "cancelled")
+    return progress(services, user_id, job_id)
+
+
+def handle_task(services, prompts: PromptStore, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return run_task(JobContext(services, prompts), body)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex

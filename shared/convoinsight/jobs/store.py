@@ -1,0 +1,101 @@
+"""Where a job lives: one document for its input, one per stage output, lease and terminal outcome.
+
+Nothing is read-modify-written by two writers: stage outputs and the outcome
+are ``create``s (the first writer wins), leases move forward with
+``put_if_newer`` on an epoch. So concurrent stages, duplicate deliveries and a
+cancel racing the compiler cannot overwrite each other, on PostgreSQL or
+Firestore alike. Progress is derived from these documents, never stored twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from convoinsight.errors import Conflict, NotFound
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def jobs(user_id: str) -> str:
+    return f"tenants/{user_id}/jobs"
+
+
+def _sub(user_id: str, job_id: str, name: str) -> str:
+    return f"tenants/{user_id}/jobs/{job_id}/{name}"
+
+
+def create_job(docs, user_id: str, job: dict[str, Any]) -> None:
+    docs.create(jobs(user_id), job["id"], job)
+
+
+def get_job(docs, user_id: str, job_id: str) -> dict[str, Any]:
+    job = docs.get(jobs(user_id), job_id) if job_id.isalnum() else None
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found", code="job_not_found")
+    return job
+
+
+def outputs(docs, user_id: str, job_id: str) -> dict[str, dict[str, Any]]:
+    return {o["stage"]: o for o in docs.list(_sub(user_id, job_id, "outputs"))}
+
+
+def store_output(docs, user_id: str, job_id: str, stage: str, output: dict[str, Any]) -> bool:
+    """True when this writer stored the stage's output first."""
+    try:
+        docs.create(_sub(user_id, job_id, "outputs"), stage, {"stage": stage, **output})
+        return True
+    except Conflict:
+        return False
+
+
+def outcome(docs, user_id: str, job_id: str) -> dict[str, Any] | None:
+    return docs.get(_sub(user_id, job_id, "outcome"), "final")
+
+
+def settle(docs, user_id: str, job_id: str, status: str, **fields: Any) -> dict[str, Any]:
+    """Record the terminal outcome once; returns the outcome that won (maybe another writer's)."""
+    record = {"status": status, "at": time.time(), **fields}
+    try:
+        docs.create(_sub(user_id, job_id, "outcome"), "final", record)
+        return record
+    except Conflict:
+        return outcome(docs, user_id, job_id) or record
+
+
+def claim_once(docs, user_id: str, job_id: str, name: str) -> bool:
+    """An atomic once-only decision (e.g. which finished branch enqueues the compiler)."""
+    try:
+        docs.create(_sub(user_id, job_id, "claims"), name, {"at": time.time()})
+        return True
+    except Conflict:
+        return False
+
+
+def claimed(docs, user_id: str, job_id: str, name: str) -> dict[str, Any] | None:
+    return docs.get(_sub(user_id, job_id, "claims"), name)
+
+
+def take_lease(docs, user_id: str, job_id: str, stage: str, owner: str, seconds: float) -> int | None:
+    """The lease's epoch (= attempts so far) when taken, None while another worker holds it."""
+    collection, now = _sub(user_id, job_id, "leases"), time.time()
+    try:
+        docs.create(collection, stage, {"stage": stage, "epoch": 1, "owner": owner, "expires": now + seconds})
+        return 1
+    except Conflict:
+        held = docs.get(collection, stage) or {"epoch": 0, "expires": 0}
+        if held["expires"] > now:
+            return None
+        epoch = held["epoch"] + 1
+        won = docs.put_if_newer(collection, stage, {"stage": stage, "epoch": epoch, "owner": owner,
+                                                    "expires": now + seconds}, "epoch")
+        return epoch if won else None
+
+
+def release_lease(docs, user_id: str, job_id: str, stage: str, epoch: int, owner: str) -> None:
+    """Let the next delivery take over at once (after a retryable failure)."""
+    docs.put(_sub(user_id, job_id, "leases"), stage, {"stage": stage, "epoch": epoch, "owner": owner, "expires": 0})
+
+
+def leases(docs, user_id: str, job_id: str) -> dict[str, dict[str, Any]]:
+    return {lease["stage"]: lease for lease in docs.list(_sub(user_id, job_id, "leases"))}
