@@ -83,6 +83,22 @@ class Services:
 
             prompts = prompt_store(self.settings.prompts_dir)
             return InProcessQueue(lambda body, retry: handle_task(self, prompts, body)[0])
+        if backend == "cloudtasks":
+            from convoinsight.jobs.cloudtasks import CloudTasksQueue
+
+            s = self.settings
+            missing = [n for n, v in (("GCP_PROJECT_ID", s.gcp_project_id), ("TASKS_LOCATION", s.tasks_location),
+                                      ("TASKS_TARGET_URL", s.tasks_target_url)) if not v]
+            if missing:
+                raise ConfigError(f"QUEUE_BACKEND=cloudtasks needs {', '.join(missing)}")
+            queue = CloudTasksQueue(s.gcp_project_id, s.tasks_location, s.tasks_queue, s.tasks_target_url,
+                                    service_account_email=s.tasks_service_account or None,
+                                    audience=s.tasks_audience or None,
+                                    emulator_host=s.cloud_tasks_emulator_host or None,
+                                    dispatch_deadline_seconds=s.tasks_dispatch_deadline_seconds)
+            if s.cloud_tasks_emulator_host:
+                queue.ensure_queue()  # in the cloud Terraform creates the queue
+            return queue
         raise ConfigError(f"queue backend {backend!r} is not available in this version")
 
     @property

@@ -85,6 +85,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_DATASET_ROWS", "5000000", "Most rows a dataset may have; larger files are refused with 413."),
     Setting("MAX_DATASET_COLUMNS", "1000", "Most columns a dataset may have; wider files are refused with 413."),
     Setting("SIGNED_URL_SECONDS", "900", "Lifetime of signed upload URLs, in seconds."),
+    Setting("TASKS_LOCATION", "", "Region of the Cloud Tasks queue (required with QUEUE_BACKEND=cloudtasks)."),
+    Setting("TASKS_QUEUE", "convoinsight-pipeline", "Cloud Tasks queue that carries pipeline stages."),
+    Setting("TASKS_TARGET_URL", "", "URL of the `pipeline` function each stage is POSTed to "
+            "(required with QUEUE_BACKEND=cloudtasks)."),
+    Setting("TASKS_SERVICE_ACCOUNT", "", "Service account whose OIDC token Cloud Tasks sends to the pipeline "
+            "function (needs run.invoker on it). Empty: no token (emulator)."),
+    Setting("TASKS_AUDIENCE", "", "Audience of that OIDC token; empty means TASKS_TARGET_URL."),
+    Setting("CLOUD_TASKS_EMULATOR_HOST", "", "host:port of gcloud-tasks-emulator; when set, plain gRPC and the "
+            "queue is created if missing."),
+    Setting("TASKS_DISPATCH_DEADLINE_SECONDS", "600", "How long Cloud Tasks waits for one stage (15-1800); at "
+            "most the pipeline function's timeout, at least the slowest stage."),
     Setting("JOB_MAX_ATTEMPTS", "3", "Attempts one stage of an async job gets before the job fails."),
     Setting("STAGE_LEASE_SECONDS", "300", "How long a worker owns a running stage; a stage still leased by a "
             "worker that died is taken over after this."),
@@ -140,6 +151,13 @@ class Settings:
     max_dataset_rows: int
     max_dataset_columns: int
     signed_url_seconds: int
+    tasks_location: str
+    tasks_queue: str
+    tasks_target_url: str
+    tasks_service_account: str
+    tasks_audience: str
+    cloud_tasks_emulator_host: str
+    tasks_dispatch_deadline_seconds: int
     job_max_attempts: int
     stage_lease_seconds: int
     max_result_rows: int
@@ -278,6 +296,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_dataset_rows=_int("MAX_DATASET_ROWS", raw["MAX_DATASET_ROWS"], 1),
         max_dataset_columns=_int("MAX_DATASET_COLUMNS", raw["MAX_DATASET_COLUMNS"], 1),
         signed_url_seconds=_int("SIGNED_URL_SECONDS", raw["SIGNED_URL_SECONDS"], 60),
+        tasks_location=raw["TASKS_LOCATION"],
+        tasks_queue=raw["TASKS_QUEUE"],
+        tasks_target_url=raw["TASKS_TARGET_URL"],
+        tasks_service_account=raw["TASKS_SERVICE_ACCOUNT"],
+        tasks_audience=raw["TASKS_AUDIENCE"],
+        cloud_tasks_emulator_host=raw["CLOUD_TASKS_EMULATOR_HOST"],
+        tasks_dispatch_deadline_seconds=_int("TASKS_DISPATCH_DEADLINE_SECONDS",
+                                             raw["TASKS_DISPATCH_DEADLINE_SECONDS"], 15),
         job_max_attempts=_int("JOB_MAX_ATTEMPTS", raw["JOB_MAX_ATTEMPTS"], 1),
         stage_lease_seconds=_int("STAGE_LEASE_SECONDS", raw["STAGE_LEASE_SECONDS"], 1),
         max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
