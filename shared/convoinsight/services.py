@@ -62,6 +62,7 @@ class Services:
                 self._redis = redis_lib.Redis.from_url(
                     self.settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
                     health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+                    max_connections=512,
                     retry_on_error=[redis_lib.ConnectionError, redis_lib.TimeoutError],
                 )
             return self._redis
@@ -82,7 +83,8 @@ class Services:
             from convoinsight.llm.prompts import prompt_store
 
             prompts = prompt_store(self.settings.prompts_dir)
-            return InProcessQueue(lambda body, retry: handle_task(self, prompts, body)[0])
+            return InProcessQueue(lambda body, retry: handle_task(self, prompts, body)[0],
+                                  workers=self.settings.queue_workers)
         if backend == "cloudtasks":
             from convoinsight.jobs.cloudtasks import CloudTasksQueue
 

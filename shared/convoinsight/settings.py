@@ -96,6 +96,8 @@ SETTINGS: tuple[Setting, ...] = (
             "queue is created if missing."),
     Setting("TASKS_DISPATCH_DEADLINE_SECONDS", "600", "How long Cloud Tasks waits for one stage (15-1800); at "
             "most the pipeline function's timeout, at least the slowest stage."),
+    Setting("QUEUE_WORKERS", "32", "Worker threads of the in-process stage queue (local mode); stages mostly "
+            "wait on models, so more workers than cores is right."),
     Setting("JOB_MAX_ATTEMPTS", "3", "Attempts one stage of an async job gets before the job fails."),
     Setting("STAGE_LEASE_SECONDS", "300", "How long a worker owns a running stage; a stage still leased by a "
             "worker that died is taken over after this."),
@@ -158,6 +160,7 @@ class Settings:
     tasks_audience: str
     cloud_tasks_emulator_host: str
     tasks_dispatch_deadline_seconds: int
+    queue_workers: int
     job_max_attempts: int
     stage_lease_seconds: int
     max_result_rows: int
@@ -304,6 +307,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cloud_tasks_emulator_host=raw["CLOUD_TASKS_EMULATOR_HOST"],
         tasks_dispatch_deadline_seconds=_int("TASKS_DISPATCH_DEADLINE_SECONDS",
                                              raw["TASKS_DISPATCH_DEADLINE_SECONDS"], 15),
+        queue_workers=_int("QUEUE_WORKERS", raw["QUEUE_WORKERS"], 1),
         job_max_attempts=_int("JOB_MAX_ATTEMPTS", raw["JOB_MAX_ATTEMPTS"], 1),
         stage_lease_seconds=_int("STAGE_LEASE_SECONDS", raw["STAGE_LEASE_SECONDS"], 1),
         max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
