@@ -162,3 +162,29 @@ def test_values_that_are_not_json_are_refused(documents, tenant):
     with pytest.raises(TypeError):
         documents.put(f"{tenant}/bad", "d", {"when": datetime.datetime.now(datetime.UTC)})
     assert documents.get(f"{tenant}/bad", "d") is None
+
+
+def test_stage_leases_are_exclusive_until_they_expire_then_taken_over_once(documents, tenant):
+    import time as _time
+
+    from convoinsight.jobs import store as jobs_store
+
+    user = tenant.split("/", 1)[1]
+    assert jobs_store.take_lease(documents, user, "job1", "router", "worker-a", 2.0) == 1
+    assert jobs_store.take_lease(documents, user, "job1", "router", "worker-b", 2.0) is None  # held
+    _time.sleep(2.1)
+    winners = []
+    barrier = threading.Barrier(4)
+
+    def take(owner: str) -> None:
+        barrier.wait()
+        epoch = jobs_store.take_lease(documents, user, "job1", "router", owner, 30)
+        if epoch is not None:
+            winners.append((owner, epoch))
+
+    threads = [threading.Thread(target=take, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1 and winners[0][1] == 2  # exactly one take-over, the second attempt
