@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from convoinsight.auth import apikeys
-from convoinsight.errors import BadRequest, Forbidden, Unprocessable
+from convoinsight.errors import BadRequest, Forbidden
 from convoinsight.observability import audit
+from convoinsight.validation import validated
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 from convoinsight.web.auth import check_user_id
 from convoinsight.web.responses import json_response
@@ -40,11 +41,7 @@ def me(ctx: RequestContext):
 
 @app.route("POST", "/keys")
 def issue_key(ctx: RequestContext):
-    try:
-        body = IssueKey.model_validate(json_body(ctx.request) if ctx.request.data else {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise Unprocessable(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", code="invalid_request") from None
+    body = validated(IssueKey, json_body(ctx.request) if ctx.request.data else {})
     owner = _user(body.user_id) if body.user_id else ctx.user_id
     role = body.role
     if (owner != ctx.user_id or role != "user") and ctx.identity.role != "admin":

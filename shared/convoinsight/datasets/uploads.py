@@ -16,14 +16,15 @@ import time
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from convoinsight.datasets import paths
 from convoinsight.datasets.naming import check_domain, to_identifier
 from convoinsight.datasets.readers import FORMATS, detect_format
 from convoinsight.datasets.service import Upload, dataset_name_for, now_iso, register
-from convoinsight.errors import Conflict, ConvoInsightError, NotFound, PayloadTooLarge, Unprocessable
+from convoinsight.errors import Conflict, ConvoInsightError, NotFound, PayloadTooLarge
 from convoinsight.services import Services
+from convoinsight.validation import validated
 from convoinsight.web.auth import USER_ID
 
 log = logging.getLogger("convoinsight.ingest")
@@ -47,12 +48,7 @@ class UploadRequest(BaseModel):
 
 def create_upload(services: Services, user_id: str, domain: str, body: dict[str, Any]) -> dict[str, Any]:
     check_domain(domain)
-    try:
-        req = UploadRequest.model_validate(body)
-    except ValidationError as exc:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        raise Unprocessable(f"{problems[0]['field']}: {problems[0]['message']}", code="invalid_request",
-                            details={"problems": problems}) from None
+    req = validated(UploadRequest, body)
     filename, size, sheet = req.filename, req.size, req.sheet
     fmt = detect_format(filename)
     name = dataset_name_for(filename, req.name)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from convoinsight.errors import Unprocessable
 from convoinsight.llm.prompts import AGENTS, Prompt
+from convoinsight.validation import validated
 
 Agent = Literal["router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler"]
 
@@ -36,12 +36,7 @@ class Overrides(BaseModel):
 
 
 def parse_overrides(value: Any) -> Overrides:
-    try:
-        return Overrides.model_validate(value or {})
-    except ValidationError as exc:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        raise Unprocessable(f"{problems[0]['field']}: {problems[0]['message']}", code="invalid_overrides",
-                            details={"problems": problems}) from None
+    return validated(Overrides, value or {}, code="invalid_overrides")
 
 
 def merge(*levels: Overrides | None) -> dict[str, dict[str, Any]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from convoinsight.errors import Unprocessable
+from convoinsight.validation import validated
 
 ChartHint = Literal["auto", "none", "bar", "line", "area", "scatter", "pie", "table"]
 
@@ -26,10 +26,4 @@ class AskRequest(BaseModel):
 
 
 def parse_ask(body: dict[str, Any]) -> AskRequest:
-    try:
-        return AskRequest.model_validate(body)
-    except ValidationError as exc:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        first = problems[0]
-        raise Unprocessable(f"{first['field']}: {first['message']}", code="invalid_request",
-                            details={"problems": problems}) from None
+    return validated(AskRequest, body)

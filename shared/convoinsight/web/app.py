@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
 from werkzeug.exceptions import NotFound as WzNotFound
 from werkzeug.routing import Map, Rule
@@ -25,6 +25,7 @@ from convoinsight import errors, ratelimit
 from convoinsight.observability import logs
 from convoinsight.services import Services, get_services
 from convoinsight.settings import Settings, get_settings
+from convoinsight.validation import validated
 from convoinsight.web.auth import Identity, authenticate
 from convoinsight.web.responses import cors_headers, error_response, json_response
 
@@ -182,12 +183,7 @@ def parse_query(request: Request, model: type[BaseModel] | None) -> Any:
             raise errors.Unprocessable(f"this route takes no query parameters (got {', '.join(sorted(args))})",
                                        code="invalid_parameter")
         return None
-    try:
-        return model.model_validate(args)
-    except ValidationError as exc:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        raise errors.Unprocessable(f"{problems[0]['field']}: {problems[0]['message']}", code="invalid_parameter",
-                                   details={"problems": problems}) from None
+    return validated(model, args, code="invalid_parameter")
 
 
 def json_body(request: Request) -> dict[str, Any]:
