@@ -115,11 +115,4 @@ def load() -> dict:
 
 def run() -> dict:
     with local_stack():
-        os.environ["RATE_LIMITS"] = ",".join(f"{c}=100000000/hour" for c in
-                                             ("default", "query", "upload", "dataset_ops", "auth"))
-        from convoinsight.services import get_services
-        from convoinsight.settings import get_settings
-
-        get_settings.cache_clear()
-        get_services.cache_clear()
         return {**hop_overhead(), **load()}

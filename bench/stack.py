@@ -19,10 +19,17 @@ def local_stack() -> Iterator[Path]:
     pg, redis = PostgresServer(root / "pg", durable=False), RedisServer(root / "redis")
     saved = dict(os.environ)
     try:
+        # Limits stay on (their cost is part of what is measured) but never throttle a benchmark.
+        limits = ",".join(f"{c}=100000000/hour" for c in ("default", "query", "upload", "dataset_ops", "auth"))
         os.environ.update(POSTGRES_URL=pg.start(), REDIS_URL=redis.start(), LOCAL_STATE_DIR=str(root / "state"),
-                          DEPLOYMENT_MODE="local", LOG_LEVEL="WARNING")
+                          DEPLOYMENT_MODE="local", LOG_LEVEL="WARNING", RATE_LIMITS=limits)
         for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY"):
             os.environ.pop(name, None)
+        from convoinsight.services import get_services
+        from convoinsight.settings import get_settings
+
+        get_settings.cache_clear()
+        get_services.cache_clear()
         yield root
     finally:
         os.environ.clear()

@@ -107,11 +107,4 @@ def throughput() -> dict:
 
 def run() -> dict:
     with local_stack():
-        # Limits stay on (the default classes) but high enough that the benchmark measures, not throttles.
-        os.environ["RATE_LIMITS"] = "dataset_ops=100000000/hour,upload=1000/hour"
-        from convoinsight.services import get_services
-        from convoinsight.settings import get_settings
-
-        get_settings.cache_clear()
-        get_services.cache_clear()
         return {**middleware(), **throughput()}
