@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,7 @@ class Services:
 
                 # Short timeouts and one quick retry: Redis only ever makes things faster, so waiting long
                 # for it would turn an outage of the cache into an outage of the service.
-                self._redis = redis_lib.Redis.from_url(
+                self._redis = _fast_failing(redis_lib).from_url(
                     self.settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
                     health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
                     max_connections=512,
@@ -168,6 +169,39 @@ class Services:
                 store.close()
         if self._redis is not None:
             self._redis.close()
+
+
+REDIS_COOLDOWN_SECONDS = 1.0
+
+
+def _fast_failing(redis_lib):
+    """A Redis client that, once a call found Redis unreachable, fails at once for a short cooldown.
+
+    Callers already treat a Redis error as a miss; without this every one of a request's Redis calls
+    would wait for its own timeout and retry while Redis is down. Recovery needs no restart: the next
+    call after the cooldown tries the server again.
+    """
+
+    class FastFailingRedis(redis_lib.Redis):
+        _down_until = 0.0
+
+        def _check(self) -> None:
+            if time.monotonic() < self._down_until:
+                raise redis_lib.ConnectionError("Redis was unreachable moments ago; not retrying yet")
+
+        def execute_command(self, *args, **options):
+            self._check()
+            try:
+                return super().execute_command(*args, **options)
+            except (redis_lib.ConnectionError, redis_lib.TimeoutError):
+                self._down_until = time.monotonic() + REDIS_COOLDOWN_SECONDS
+                raise
+
+        def pipeline(self, *args, **kwargs):
+            self._check()
+            return super().pipeline(*args, **kwargs)
+
+    return FastFailingRedis
 
 
 @lru_cache(maxsize=4)

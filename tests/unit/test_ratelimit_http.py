@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from convoinsight import ratelimit
-from convoinsight.services import get_services
+from convoinsight.services import REDIS_COOLDOWN_SECONDS, get_services
 from convoinsight.settings import get_settings
 from local_emulator.backing import RedisServer
 from tests.conftest import function_client
@@ -127,6 +128,7 @@ def test_limits_apply_again_when_redis_comes_back(own_redis, user_id, fail_open)
     during = client.get("/", headers=me)
     assert during.status_code == (200 if fail_open else 503) and limit_headers(during) == (None, None, None)
     own_redis.start()  # same port, empty (no persistence), its scripts gone: the client reloads ours
+    time.sleep(REDIS_COOLDOWN_SECONDS + 0.1)  # the client waits out its short cooldown, then tries again
     statuses = [client.get("/", headers=me) for _ in range(3)]
     assert [r.status_code for r in statuses] == [200, 200, 429]
     assert [limit_headers(r)[1] for r in statuses] == ["1", "0", "0"]

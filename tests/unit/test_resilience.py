@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from convoinsight.services import get_services
+from convoinsight.services import REDIS_COOLDOWN_SECONDS, get_services
 from convoinsight.settings import get_settings
 from local_emulator.backing import PostgresServer, RedisServer
 from tests.conftest import function_client
@@ -59,6 +60,7 @@ def test_questions_are_answered_while_redis_is_down_and_caching_resumes(own_serv
     assert during.status_code == 200 and during.get_json()["sql_status"] == "ok"
     assert function_client("health").get("/ready").get_json()["checks"]["redis"]["status"] == "unavailable"
     redis_server.start()
+    time.sleep(REDIS_COOLDOWN_SECONDS + 0.1)  # the client waits out its short cooldown, then tries again
     queries.post("/", headers=h, json=ask)
     again = queries.post("/", headers=h, json=ask).get_json()
     assert again["usage"]["cache_hits"] == 1  # the cache works again, same process

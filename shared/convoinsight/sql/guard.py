@@ -16,6 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -116,6 +117,18 @@ class CheckedSql:
 
 def check_select(sql: str, allowed_tables: Iterable[str]) -> CheckedSql:
     """Raise SqlRefused with a short human reason, or return CheckedSql."""
+    allowed = frozenset(t.lower() for t in ([allowed_tables] if isinstance(allowed_tables, str) else allowed_tables))
+    # The verdict is a pure function of the text and the allowed tables, and the same SQL recurs (cached
+    # model replies, follow-ups, retries): remember accepted ones. Refusals are not cached (they raise).
+    return _check_cached(sql, allowed)
+
+
+@lru_cache(maxsize=1024)
+def _check_cached(sql: str, allowed: frozenset[str]) -> CheckedSql:
+    return _check(sql, allowed)
+
+
+def _check(sql: str, allowed_tables: frozenset[str]) -> CheckedSql:
     text = _strip(sql)
     if not text:
         raise SqlRefused("the SQL is empty")
@@ -151,8 +164,7 @@ def check_select(sql: str, allowed_tables: Iterable[str]) -> CheckedSql:
         what = text.split(None, 1)[0].upper() if isinstance(top, _BARE) else _describe(top)
         raise SqlRefused(f"{what} is not allowed; only a single SELECT query is")
 
-    # A lone string is one table name, not an iterable of one-letter names.
-    allowed = {t.lower() for t in ([allowed_tables] if isinstance(allowed_tables, str) else allowed_tables)}
+    allowed = allowed_tables
     tables: set[str] = set()
     for node in tree.walk():
         _check_node(node)
