@@ -239,6 +239,7 @@ def test_events_for_other_objects_are_ignored(local_env):
 
     services = get_services(get_settings())
     assert handle_finalized(services, {"name": "random/object.csv"})["outcome"] == "ignored"
+    assert handle_finalized(services, {"name": f"incoming/u/{'a' * 32}/t.csv"})["outcome"] == "ignored"
     assert handle_finalized(services, {"name": f"tenants/u/incoming/{'a' * 32}/t.csv"})["outcome"] == "ignored"
 
 

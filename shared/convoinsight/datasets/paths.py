@@ -37,7 +37,12 @@ def ingest_claims(user_id: str) -> str:
 
 
 def incoming(user_id: str, upload_id: str, filename: str) -> str:
-    return f"tenants/{user_id}/incoming/{upload_id}/{filename}"
+    """Signed uploads land under one literal prefix (still per tenant) so a bucket lifecycle rule can
+    delete the ones never claimed; ingest moves each registered one under the tenant's dataset."""
+    return f"{INCOMING_PREFIX}{user_id}/{upload_id}/{filename}"
+
+
+INCOMING_PREFIX = "incoming/"
 
 
 def domain_scope(domain: str) -> str:

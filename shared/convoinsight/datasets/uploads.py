@@ -29,7 +29,7 @@ from convoinsight.web.auth import USER_ID
 
 log = logging.getLogger("convoinsight.ingest")
 LEASE_SECONDS = 600
-_OBJECT = re.compile(r"^tenants/([^/]+)/incoming/([0-9a-f]{32})/([^/]+)$")
+_OBJECT = re.compile(r"^incoming/([^/]+)/([0-9a-f]{32})/([^/]+)$")
 _CONTENT_TYPES = {
     "csv": "text/csv", "tsv": "text/tab-separated-values", "parquet": "application/vnd.apache.parquet",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

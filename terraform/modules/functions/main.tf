@@ -1,0 +1,111 @@
+# One Cloud Function (gen2) per folder of functions/, each running as its own service account.
+# tests/unit/test_infrastructure.py asserts that the keys of local.functions equal those folders.
+
+locals {
+  # public: reachable from the internet (the app authenticates: AUTH_MODE=firebase or apikey).
+  # secrets: gets the secret environment (model keys); only functions that call models.
+  functions = {
+    auth     = { public = true, timeout = 60, memory = "512Mi", secrets = false, event = false }
+    charts   = { public = true, timeout = 60, memory = "1Gi", secrets = false, event = false }
+    datasets = { public = true, timeout = 300, memory = "2Gi", secrets = false, event = false }
+    health   = { public = true, timeout = 30, memory = "512Mi", secrets = false, event = false }
+    ingest   = { public = false, timeout = 540, memory = "4Gi", secrets = false, event = true }
+    # Cloud Tasks waits TASKS_DISPATCH_DEADLINE_SECONDS (600 s by default) for a stage: the function's
+    # timeout must be at least that, or a slow stage is cut off and sent again while still running.
+    pipeline = { public = false, timeout = 600, memory = "2Gi", secrets = true, event = false }
+    prompts  = { public = true, timeout = 60, memory = "512Mi", secrets = true, event = false }
+    queries  = { public = true, timeout = 300, memory = "2Gi", secrets = true, event = false }
+  }
+
+  # Cloud Run's deterministic URL of the pipeline function. Computed rather than read from the resource so
+  # that the pipeline function itself (which enqueues the next stage) can carry it without a cycle.
+  pipeline_url = "https://${var.name_prefix}-pipeline-${var.project_number}.${var.region}.run.app"
+
+  # Settings this module owns; merged over var.environment. Keys are setting names.
+  module_environment = {
+    TASKS_TARGET_URL = local.pipeline_url
+  }
+}
+
+resource "google_service_account" "function" {
+  for_each = local.functions
+
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-fn-${each.key}"
+  display_name = "ConvoInsight function ${each.key}"
+}
+
+resource "google_cloudfunctions2_function" "function" {
+  #checkov:skip=CKV_GCP_124:the public HTTP API takes traffic from anywhere; private functions are internal-only
+  for_each = local.functions
+
+  project  = var.project_id
+  location = var.region
+  name     = "${var.name_prefix}-${each.key}"
+
+  build_config {
+    runtime     = "python311"
+    entry_point = each.key
+    source {
+      storage_source {
+        bucket = var.source_bucket
+        object = "functions/${var.source_version}/${each.key}.zip"
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.function[each.key].email
+    timeout_seconds                  = each.value.timeout
+    available_memory                 = each.value.memory
+    available_cpu                    = "1"
+    max_instance_request_concurrency = each.value.event ? 1 : 8
+    max_instance_count               = var.max_instances
+    min_instance_count               = 0
+    all_traffic_on_latest_revision   = true
+    # Public functions take traffic from anywhere (the app authenticates). pipeline and ingest are called only
+    # by Cloud Tasks and Eventarc of this project, which Cloud Run counts as internal traffic; run.invoker (iam
+    # module) decides who may call them.
+    ingress_settings              = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    vpc_connector                 = var.vpc_connector
+    vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
+    environment_variables         = merge(var.environment, local.module_environment)
+
+    dynamic "secret_environment_variables" {
+      for_each = each.value.secrets ? var.secret_environment : {}
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
+  }
+
+  dynamic "event_trigger" {
+    for_each = each.value.event ? [var.datasets_bucket] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.function[each.key].email
+      event_filters {
+        attribute = "bucket"
+        value     = event_trigger.value
+      }
+    }
+  }
+}
+
+resource "google_cloud_run_v2_service_iam_member" "public" {
+  for_each = { for name, f in local.functions : name => f if f.public && var.public_http }
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.function[each.key].service_config[0].service
+  # Anyone may reach the public HTTP functions: authentication is done by the app itself (AUTH_MODE=firebase
+  # verifies Firebase ID tokens, AUTH_MODE=apikey checks keys issued by `auth`), not by Cloud Run IAM.
+  # The pipeline and ingest functions are never listed here.
+  role   = "roles/run.invoker"
+  member = "allUsers"
+}

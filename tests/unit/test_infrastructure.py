@@ -1,0 +1,288 @@
+"""Terraform and Cloud Build kept in step with the code, by parsing alone (no terraform binary needed).
+
+Every function folder is deployed, every environment variable is a real setting, the pipeline stays private
+with a timeout that covers Cloud Tasks' dispatch deadline, every role says why, and the build runs
+test -> package -> deploy.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+
+from convoinsight.jobs.cloudtasks import DISPATCH_DEADLINE_SECONDS
+from convoinsight.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+TF = ROOT / "terraform"
+MODULES = TF / "modules"
+ENVIRONMENTS = TF / "environments"
+EXPECTED_MODULES = {"functions", "storage", "firestore", "redis", "tasks", "iam", "secrets"}
+SETTING_NAMES = {s.name for s in SETTINGS}
+TF_FILES = sorted(TF.rglob("*.tf"))
+
+
+def _unq(value):
+    """python-hcl2 keeps the quotes of block labels and string literals: strip them."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _parse(path: Path) -> dict:
+    with path.open() as fh:
+        return hcl2.load(fh)
+
+
+def _locals(path: Path) -> dict:
+    merged: dict = {}
+    for block in _parse(path).get("locals", []):
+        merged.update(block)
+    return merged
+
+
+def _resources(path: Path, rtype: str) -> dict[str, dict]:
+    found = {}
+    for block in _parse(path).get("resource", []):
+        for typ, by_name in block.items():
+            if _unq(typ) == rtype:
+                found.update({_unq(name): body for name, body in by_name.items()})
+    return found
+
+
+def _variables(path: Path) -> dict[str, dict]:
+    return {_unq(name): body for block in _parse(path).get("variable", []) for name, body in block.items()}
+
+
+def _default(path: Path, variable: str):
+    return _unq(_variables(path)[variable]["default"])
+
+
+def _function_folders() -> set[str]:
+    return {p.parent.name for p in (ROOT / "functions").glob("*/main.py")}
+
+
+def _functions_config() -> dict:
+    return _locals(MODULES / "functions" / "main.tf")["functions"]
+
+
+def _environments() -> list[Path]:
+    return sorted(p for p in ENVIRONMENTS.iterdir() if p.is_dir())
+
+
+def test_terraform_tree_exists():
+    assert {p.name for p in MODULES.iterdir() if p.is_dir()} == EXPECTED_MODULES
+    assert {p.name for p in _environments()} >= {"prod", "dev"}
+    assert len(TF_FILES) > 30
+
+
+@pytest.mark.parametrize("path", TF_FILES + sorted(TF.rglob("*.tfvars.example")), ids=lambda p: str(p.relative_to(TF)))
+def test_every_terraform_file_parses(path):
+    _parse(path)
+
+
+@pytest.mark.parametrize("folder", [*sorted(EXPECTED_MODULES), "../environments/prod", "../environments/dev"])
+def test_every_module_and_environment_has_its_files(folder):
+    directory = (MODULES / folder).resolve()
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
+        assert (directory / name).is_file(), f"{directory.relative_to(ROOT)} lacks {name}"
+    versions = (directory / "versions.tf").read_text()
+    assert 'source  = "hashicorp/google"' in versions and 'version = "~> 6.' in versions
+    if "environments" in folder:
+        assert (directory / "terraform.tfvars.example").is_file()
+        assert 'backend "gcs"' in versions
+
+
+@pytest.mark.parametrize("path", sorted(TF.rglob("variables.tf")), ids=lambda p: str(p.relative_to(TF)))
+def test_every_variable_has_a_description_and_ids_are_validated(path):
+    variables = _variables(path)
+    assert variables
+    for name, body in variables.items():
+        assert _unq(body.get("description", "")).strip(), f"{path.relative_to(TF)}: variable {name} has no description"
+        if name in {"project_id", "region", "name_prefix"}:
+            assert body.get("validation"), f"{path.relative_to(TF)}: variable {name} has no validation"
+
+
+def test_functions_module_deploys_every_function_folder():
+    assert set(_functions_config()) == _function_folders()
+    main = MODULES / "functions" / "main.tf"
+    fn = _resources(main, "google_cloudfunctions2_function")["function"]
+    assert fn["for_each"] == "${local.functions}"
+    build = fn["build_config"][0]
+    assert _unq(build["runtime"]) == "python311"
+    assert build["entry_point"] == "${each.key}"  # the decorated function in main.py is named after its folder
+    storage = build["source"][0]["storage_source"][0]
+    assert _unq(storage["object"]) == "functions/${var.source_version}/${each.key}.zip"
+    service = fn["service_config"][0]
+    # one service account per function
+    assert service["service_account_email"] == "${google_service_account.function[each.key].email}"
+    assert _resources(main, "google_service_account")["function"]["for_each"] == "${local.functions}"
+    assert service["vpc_connector"] == "${var.vpc_connector}"
+
+
+def test_every_function_entry_point_matches_its_folder():
+    for name in _function_folders():
+        source = (ROOT / "functions" / name / "main.py").read_text()
+        assert re.search(rf"^def {name}\(", source, re.M), f"functions/{name}/main.py has no def {name}(...)"
+
+
+def test_only_ingest_has_the_storage_trigger():
+    assert {name for name, f in _functions_config().items() if f["event"]} == {"ingest"}
+    text = (MODULES / "functions" / "main.tf").read_text()
+    assert 'event_type            = "google.cloud.storage.object.v1.finalized"' in text
+    assert "value     = event_trigger.value" in text  # filtered on the datasets bucket
+
+
+def test_pipeline_is_private_and_outlasts_the_dispatch_deadline():
+    functions = _functions_config()
+    pipeline = functions["pipeline"]
+    default_deadline = int(next(s.default for s in SETTINGS if s.name == "TASKS_DISPATCH_DEADLINE_SECONDS"))
+    assert default_deadline == DISPATCH_DEADLINE_SECONDS == 600
+    assert pipeline["timeout"] >= default_deadline
+    assert pipeline["public"] is False and functions["ingest"]["public"] is False
+
+    public = _resources(MODULES / "functions" / "main.tf", "google_cloud_run_v2_service_iam_member")["public"]
+    assert "if f.public && var.public_http" in public["for_each"]
+    assert _unq(public["member"]) == "allUsers" and _unq(public["role"]) == "roles/run.invoker"
+    # allUsers is granted nowhere else
+    holders = [p for p in TF_FILES if '"allUsers"' in p.read_text()]
+    assert holders == [MODULES / "functions" / "main.tf"]
+    # public_http is a switch, off in dev
+    assert _default(ENVIRONMENTS / "dev" / "variables.tf", "public_http") is False
+
+
+def test_tasks_target_url_is_the_pipeline_function():
+    module_env = _locals(MODULES / "functions" / "main.tf")["module_environment"]
+    assert module_env == {"TASKS_TARGET_URL": "${local.pipeline_url}"}
+    url = _unq(_locals(MODULES / "functions" / "main.tf")["pipeline_url"])
+    assert url.startswith("https://${var.name_prefix}-pipeline-")  # the function named "<prefix>-pipeline"
+    fn = _resources(MODULES / "functions" / "main.tf", "google_cloudfunctions2_function")["function"]
+    assert _unq(fn["name"]) == "${var.name_prefix}-${each.key}"
+
+
+@pytest.mark.parametrize("env", ["prod", "dev"])
+def test_function_environment_uses_setting_names_only(env):
+    root = ENVIRONMENTS / env
+    base = _locals(root / "main.tf")["base_environment"]
+    module_env = _locals(MODULES / "functions" / "main.tf")["module_environment"]
+    secrets = {_unq(n) for n in _variables(root / "variables.tf")["secret_settings"]["default"]}
+    extra = _parse(root / "terraform.tfvars.example").get("extra_environment", {})
+    names = set(base) | set(module_env) | secrets | set(extra)
+    assert names <= SETTING_NAMES, f"not settings: {sorted(names - SETTING_NAMES)}"
+
+    assert _unq(base["DEPLOYMENT_MODE"]) == "cloud"
+    assert _default(root / "variables.tf", "auth_mode") == "firebase"
+    for required in ("GCP_PROJECT_ID", "GCS_BUCKET", "REDIS_URL", "TASKS_LOCATION", "TASKS_QUEUE",
+                     "TASKS_SERVICE_ACCOUNT", "LLM_MODEL"):
+        assert required in base, f"{env} does not set {required}"
+    # secrets travel as secret environment variables only, never plain
+    assert secrets == {"LLM_API_KEY"}
+    assert not secrets & set(base)
+    text = (MODULES / "functions" / "main.tf").read_text()
+    assert 'dynamic "secret_environment_variables"' in text
+
+
+def test_every_role_binding_says_why():
+    missing = []
+    for path in TF_FILES:
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if re.match(r"\s*role\s*=", line):
+                before = lines[max(0, i - 2):i]
+                if not any(b.strip().startswith("#") for b in before):
+                    missing.append(f"{path.relative_to(TF)}:{i + 1}")
+    assert not missing, f"role without a comment in the 2 lines above: {missing}"
+
+
+def test_iam_grants_the_roles_the_code_needs():
+    iam = _locals(MODULES / "iam" / "main.tf")
+    project = {(v["member"], _unq(v["role"])) for v in iam["project_roles"].values()}
+    bucket = {(v["member"], _unq(v["role"])) for v in iam["bucket_roles"].values()}
+
+    def sa(name):
+        return f'${{local.sa["{name}"]}}'
+
+    assert (sa("datasets"), "roles/storage.objectAdmin") in bucket
+    assert (sa("datasets"), "roles/datastore.user") in project
+    assert (sa("queries"), "roles/cloudtasks.enqueuer") in project
+    assert (sa("pipeline"), "roles/cloudtasks.enqueuer") in project
+    assert (sa("ingest"), "roles/eventarc.eventReceiver") in project
+    assert (sa("ingest"), "roles/storage.objectAdmin") in bucket
+    assert set(iam["invoker_users"]) == {"queries", "pipeline"}
+    assert "datasets" in {_unq(n) for n in iam["self_signers"]}  # signs upload URLs through IAM as itself
+
+    main = MODULES / "iam" / "main.tf"
+    signer = _resources(main, "google_service_account_iam_member")["self_signer"]
+    assert _unq(signer["role"]) == "roles/iam.serviceAccountTokenCreator"
+    assert _unq(signer["member"]) == "serviceAccount:${local.sa[each.key]}"  # on ITSELF
+    assert "${local.sa[each.key]}" in _unq(signer["service_account_id"])
+    invoker = _resources(main, "google_cloud_run_v2_service_iam_member")["tasks_invokes_pipeline"]
+    assert _unq(invoker["role"]) == "roles/run.invoker"
+    assert _unq(invoker["name"]) == '${var.function_services["pipeline"]}'
+    assert _unq(invoker["member"]) == "serviceAccount:${var.tasks_invoker_email}"
+
+
+def test_firestore_index_matches_the_messages_query():
+    index = _resources(MODULES / "firestore" / "main.tf", "google_firestore_index")["messages_role_seq"]
+    assert _unq(index["collection"]) == "messages"
+    fields = [(_unq(f["field_path"]), _unq(f["order"])) for f in index["fields"]]
+    assert fields == [("role", "ASCENDING"), ("seq", "DESCENDING")]
+    db = _resources(MODULES / "firestore" / "main.tf", "google_firestore_database")["default"]
+    assert _unq(db["type"]) == "FIRESTORE_NATIVE"
+
+
+def test_storage_bucket_settings():
+    bucket = _resources(MODULES / "storage" / "main.tf", "google_storage_bucket")["datasets"]
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["versioning"][0]["enabled"] is False
+    assert _unq(bucket["public_access_prevention"]) == "enforced"
+    text = (MODULES / "storage" / "main.tf").read_text()
+    assert 'method          = ["PUT"]' in text
+
+
+def test_tasks_queue_name_and_retries():
+    queue = _resources(MODULES / "tasks" / "main.tf", "google_cloud_tasks_queue")["pipeline"]
+    retry = queue["retry_config"][0]
+    assert {"max_attempts", "min_backoff", "max_backoff"} <= set(retry)
+    default_queue = next(s.default for s in SETTINGS if s.name == "TASKS_QUEUE")
+    assert _default(MODULES / "tasks" / "variables.tf", "queue_name") == default_queue
+
+
+def test_redis_is_basic_tier_behind_a_connector():
+    main = MODULES / "redis" / "main.tf"
+    assert _unq(_resources(main, "google_redis_instance")["cache"]["tier"]) == "BASIC"
+    assert "functions" in _resources(main, "google_vpc_access_connector")
+
+
+def test_cloudbuild_runs_test_package_deploy_in_order():
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    ids = [step["id"] for step in build["steps"]]
+    assert ids.index("test") < ids.index("package") < ids.index("deploy")
+    steps = {step["id"]: step for step in build["steps"]}
+    assert "make setup && make test" in " ".join(steps["test"]["args"])
+    assert "terraform/package.sh" in " ".join(steps["package"]["args"])
+    deploy = steps["deploy"]
+    assert deploy["name"] == "${_TERRAFORM_IMAGE}"
+    assert build["substitutions"]["_TERRAFORM_IMAGE"].startswith("hashicorp/terraform:")
+    assert deploy["dir"] == "terraform/environments/${_ENV}"
+    script = " ".join(deploy["args"])
+    assert "terraform init" in script and "terraform apply" in script and "source_version=$BUILD_ID" in script
+    used = set(re.findall(r"\$\{(_[A-Z_]+)\}", (ROOT / "cloudbuild.yaml").read_text()))
+    assert used == set(build["substitutions"])
+
+
+def test_package_script_builds_one_zip_per_function(tmp_path):
+    subprocess.run(["bash", str(TF / "package.sh"), str(tmp_path)], check=True, capture_output=True, timeout=120)
+    assert {p.stem for p in tmp_path.glob("*.zip")} == _function_folders()
+    with zipfile.ZipFile(tmp_path / "pipeline.zip") as zf:
+        names = set(zf.namelist())
+        assert zf.read("main.py") == (ROOT / "functions" / "pipeline" / "main.py").read_bytes()
+    assert {"main.py", "requirements.txt", "convoinsight/__init__.py", "convoinsight/settings.py"} <= names
+    assert {f"prompts/{p.name}" for p in (ROOT / "prompts").glob("*.yaml")} <= names
+    assert not any("__pycache__" in n for n in names)
