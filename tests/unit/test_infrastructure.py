@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
 MODULES = TF / "modules"
 ENVIRONMENTS = TF / "environments"
-EXPECTED_MODULES = {"functions", "storage", "firestore", "redis", "tasks", "iam", "secrets"}
+EXPECTED_MODULES = {"functions", "storage", "firestore", "redis", "tasks", "iam", "secrets", "stack"}
+STACK = MODULES / "stack"
 SETTING_NAMES = {s.name for s in SETTINGS}
 TF_FILES = sorted(TF.rglob("*.tf"))
 
@@ -105,7 +106,8 @@ def test_every_variable_has_a_description_and_ids_are_validated(path):
     assert variables
     for name, body in variables.items():
         assert _unq(body.get("description", "")).strip(), f"{path.relative_to(TF)}: variable {name} has no description"
-        if name in {"project_id", "region", "name_prefix"}:
+        # Environments pass their values to the stack module, which validates them.
+        if name in {"project_id", "region", "name_prefix"} and "environments" not in path.parts:
             assert body.get("validation"), f"{path.relative_to(TF)}: variable {name} has no validation"
 
 
@@ -169,15 +171,16 @@ def test_tasks_target_url_is_the_pipeline_function():
 @pytest.mark.parametrize("env", ["prod", "dev"])
 def test_function_environment_uses_setting_names_only(env):
     root = ENVIRONMENTS / env
-    base = _locals(root / "main.tf")["base_environment"]
+    base = _locals(STACK / "main.tf")["base_environment"]
     module_env = _locals(MODULES / "functions" / "main.tf")["module_environment"]
-    secrets = {_unq(n) for n in _variables(root / "variables.tf")["secret_settings"]["default"]}
+    secrets = {_unq(n) for n in _variables(STACK / "variables.tf")["secret_settings"]["default"]}
     extra = _parse(root / "terraform.tfvars.example").get("extra_environment", {})
     names = set(base) | set(module_env) | secrets | set(extra)
     assert names <= SETTING_NAMES, f"not settings: {sorted(names - SETTING_NAMES)}"
 
     assert _unq(base["DEPLOYMENT_MODE"]) == "cloud"
     assert _default(root / "variables.tf", "auth_mode") == "firebase"
+    assert _default(STACK / "variables.tf", "auth_mode") == "firebase"
     for required in ("GCP_PROJECT_ID", "GCS_BUCKET", "REDIS_URL", "TASKS_LOCATION", "TASKS_QUEUE",
                      "TASKS_SERVICE_ACCOUNT", "LLM_MODEL"):
         assert required in base, f"{env} does not set {required}"
@@ -286,3 +289,19 @@ def test_package_script_builds_one_zip_per_function(tmp_path):
     assert {"main.py", "requirements.txt", "convoinsight/__init__.py", "convoinsight/settings.py"} <= names
     assert {f"prompts/{p.name}" for p in (ROOT / "prompts").glob("*.yaml")} <= names
     assert not any("__pycache__" in n for n in names)
+
+
+def test_environments_are_thin_calls_of_the_stack_differing_only_in_values():
+    calls = {env.name: _parse(env / "main.tf")["module"] for env in _environments()}
+    for env, modules in calls.items():
+        assert [_unq(next(iter(m))) for m in modules] == ["stack"], f"{env} wires more than the stack"
+    prod, dev = (next(iter(calls[e][0].values())) for e in ("prod", "dev"))
+    assert set(prod) == set(dev)  # the same arguments; what differs is only their values
+    assert (prod["deletion_protection"], dev["deletion_protection"]) == (True, False)
+
+
+@pytest.mark.parametrize("env", ["prod", "dev"])
+def test_every_example_value_is_a_declared_variable(env):
+    declared = set(_variables(ENVIRONMENTS / env / "variables.tf"))
+    example = {k for k in _parse(ENVIRONMENTS / env / "terraform.tfvars.example") if not k.startswith("__")}
+    assert example <= declared, f"undeclared in the {env} example: {sorted(example - declared)}"

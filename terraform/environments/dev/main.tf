@@ -1,141 +1,26 @@
-# Thin root for dev: the same modules as prod, smaller, disposable (no delete protection) and, unless
-# public_http is set, reachable only with IAM.
+# Dev: the same stack, smaller and disposable; reachable only with IAM unless public_http.
+# Thin root: everything lives in ../../modules/stack (validation included); only the values differ by environment.
 
-data "google_project" "this" {
-  project_id = var.project_id
-}
-
-locals {
-  # Plain settings of every function; keys are EXACTLY setting names of convoinsight.settings.SETTINGS
-  # (tests/unit/test_infrastructure.py checks). TASKS_TARGET_URL is added by the functions module.
-  base_environment = {
-    DEPLOYMENT_MODE       = "cloud"
-    AUTH_MODE             = var.auth_mode
-    FIREBASE_PROJECT_ID   = var.firebase_project_id
-    GCP_PROJECT_ID        = var.project_id
-    GCS_BUCKET            = module.storage.bucket_name
-    REDIS_URL             = module.redis.redis_url
-    TASKS_LOCATION        = module.tasks.location
-    TASKS_QUEUE           = module.tasks.queue_name
-    TASKS_SERVICE_ACCOUNT = module.tasks.invoker_email
-    LLM_MODEL             = var.llm_model
-    LLM_API_BASE          = var.llm_api_base
-    CORS_ORIGINS          = join(",", var.cors_origins)
-    # The zip puts prompts/ beside main.py; Cloud Functions unpacks the source into /workspace.
-    PROMPTS_DIR = "/workspace/prompts"
-    LOG_LEVEL   = "DEBUG"
-  }
-  function_environment = merge(local.base_environment, var.extra_environment)
-
-  apis = [
-    "cloudbuild.googleapis.com",
-    "cloudfunctions.googleapis.com",
-    "cloudtasks.googleapis.com",
-    "eventarc.googleapis.com",
-    "firestore.googleapis.com",
-    "iam.googleapis.com",
-    "iamcredentials.googleapis.com",
-    "pubsub.googleapis.com",
-    "redis.googleapis.com",
-    "run.googleapis.com",
-    "secretmanager.googleapis.com",
-    "storage.googleapis.com",
-    "vpcaccess.googleapis.com",
-  ]
-}
-
-resource "google_project_service" "api" {
-  for_each = toset(local.apis)
-
-  project            = var.project_id
-  service            = each.key
-  disable_on_destroy = false
-}
-
-module "storage" {
-  source = "../../modules/storage"
-
-  project_id        = var.project_id
-  region            = var.region
-  bucket_name       = var.datasets_bucket
-  cors_origins      = var.cors_origins
-  incoming_prefixes = var.incoming_prefixes
-  force_destroy     = true
-
-  depends_on = [google_project_service.api]
-}
-
-module "firestore" {
-  source = "../../modules/firestore"
+module "stack" {
+  source = "../../modules/stack"
 
   project_id          = var.project_id
-  location            = var.firestore_location
+  region              = var.region
+  firestore_location  = var.firestore_location
+  datasets_bucket     = var.datasets_bucket
+  source_bucket       = var.source_bucket
+  source_version      = var.source_version
+  auth_mode           = var.auth_mode
+  firebase_project_id = var.firebase_project_id
+  cors_origins        = var.cors_origins
+  llm_model           = var.llm_model
+  llm_api_base        = var.llm_api_base
+  extra_environment   = var.extra_environment
+  name_prefix         = var.name_prefix
+  public_http         = var.public_http
+  max_instances       = var.max_instances
+
+  log_level           = "DEBUG"
   deletion_protection = false
-
-  depends_on = [google_project_service.api]
-}
-
-module "redis" {
-  source = "../../modules/redis"
-
-  project_id     = var.project_id
-  region         = var.region
-  name_prefix    = var.name_prefix
-  memory_size_gb = var.redis_memory_size_gb
-  connector_cidr = var.connector_cidr
-
-  depends_on = [google_project_service.api]
-}
-
-module "tasks" {
-  source = "../../modules/tasks"
-
-  project_id  = var.project_id
-  region      = var.region
-  name_prefix = var.name_prefix
-
-  depends_on = [google_project_service.api]
-}
-
-module "secrets" {
-  source = "../../modules/secrets"
-
-  project_id   = var.project_id
-  name_prefix  = var.name_prefix
-  secret_names = var.secret_settings
-
-  depends_on = [google_project_service.api]
-}
-
-module "functions" {
-  source = "../../modules/functions"
-
-  project_id         = var.project_id
-  project_number     = data.google_project.this.number
-  region             = var.region
-  name_prefix        = var.name_prefix
-  source_bucket      = var.source_bucket
-  source_version     = var.source_version
-  environment        = local.function_environment
-  secret_environment = module.secrets.secret_ids
-  datasets_bucket    = module.storage.bucket_name
-  vpc_connector      = module.redis.vpc_connector
-  public_http        = var.public_http
-  max_instances      = var.max_instances
-
-  depends_on = [google_project_service.api]
-}
-
-module "iam" {
-  source = "../../modules/iam"
-
-  project_id                = var.project_id
-  region                    = var.region
-  function_service_accounts = module.functions.service_accounts
-  function_services         = module.functions.service_names
-  bucket_name               = module.storage.bucket_name
-  tasks_invoker_id          = module.tasks.invoker_id
-  tasks_invoker_email       = module.tasks.invoker_email
-  secret_ids                = module.secrets.secret_resource_ids
-  secret_consumers          = module.functions.secret_consumers
+  force_destroy       = true
 }

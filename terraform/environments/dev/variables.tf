@@ -12,28 +12,12 @@ variable "region" {
   description = "Region of the functions, bucket, queue, Redis and connector."
   type        = string
   default     = "europe-west1"
-
-  validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
-    error_message = "region must look like europe-west1 or us-central1."
-  }
 }
 
 variable "firestore_location" {
   description = "Firestore location (a region or eur3/nam5); fixed once the database exists."
   type        = string
   default     = "eur3"
-}
-
-variable "name_prefix" {
-  description = "Prefix of function, service account, Redis, connector and secret names."
-  type        = string
-  default     = "convoinsight-dev"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{2,15}$", var.name_prefix))
-    error_message = "name_prefix must be 3-16 lowercase letters, digits or hyphens (service account ids are capped at 30)."
-  }
 }
 
 variable "datasets_bucket" {
@@ -51,21 +35,10 @@ variable "source_version" {
   type        = string
 }
 
-variable "public_http" {
-  description = "Let anyone reach the public HTTP functions (the app authenticates with AUTH_MODE); false keeps them IAM-only."
-  type        = bool
-  default     = false
-}
-
 variable "auth_mode" {
-  description = "AUTH_MODE of the functions: firebase (ID tokens) or apikey (keys issued by the auth function)."
+  description = "AUTH_MODE of the functions: firebase or apikey."
   type        = string
   default     = "firebase"
-
-  validation {
-    condition     = contains(["firebase", "apikey"], var.auth_mode)
-    error_message = "auth_mode must be firebase or apikey (dev is allowed only in local mode)."
-  }
 }
 
 variable "firebase_project_id" {
@@ -75,55 +48,43 @@ variable "firebase_project_id" {
 }
 
 variable "cors_origins" {
-  description = "Browser origins allowed by the API (CORS_ORIGINS) and to PUT signed uploads to the bucket."
+  description = "Browser origins allowed by the API and for signed uploads."
   type        = list(string)
   default     = []
 }
 
 variable "llm_model" {
-  description = "LLM_MODEL: litellm model of every agent; empty with no key or endpoint means the offline planner."
+  description = "LLM_MODEL of every agent; empty with no key or endpoint means the offline planner."
   type        = string
   default     = ""
 }
 
 variable "llm_api_base" {
-  description = "LLM_API_BASE: base URL of an OpenAI-compatible endpoint; empty for the provider's own."
+  description = "LLM_API_BASE of an OpenAI-compatible endpoint; empty for the provider's own."
   type        = string
   default     = ""
 }
 
-variable "secret_settings" {
-  description = "Settings held in Secret Manager and given to the model-calling functions as secret environment variables."
-  type        = set(string)
-  default     = ["LLM_API_KEY"]
-}
-
 variable "extra_environment" {
-  description = "More plain settings for every function (keys must be names from convoinsight.settings.SETTINGS)."
+  description = "More plain settings for every function (names from convoinsight.settings.SETTINGS)."
   type        = map(string)
   default     = {}
 }
 
-variable "redis_memory_size_gb" {
-  description = "Memory of the Memorystore instance, in GB."
-  type        = number
-  default     = 1
+variable "name_prefix" {
+  description = "Prefix of function, service account, Redis, connector and secret names."
+  type        = string
+  default     = "convoinsight-dev"
 }
 
-variable "connector_cidr" {
-  description = "Unused /28 of the default network for the Serverless VPC Access connector."
-  type        = string
-  default     = "10.8.0.0/28"
+variable "public_http" {
+  description = "Let anyone reach the public HTTP functions (the app authenticates)."
+  type        = bool
+  default     = false
 }
 
 variable "max_instances" {
   description = "Upper bound of instances per function."
   type        = number
   default     = 3
-}
-
-variable "incoming_prefixes" {
-  description = "Literal prefixes of signed uploads deleted after 2 days when never registered (uploads land under incoming/<uid>/)."
-  type        = list(string)
-  default     = ["incoming/"]
 }

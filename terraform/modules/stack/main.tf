@@ -1,0 +1,141 @@
+# The whole deployment: wires the concern modules together. Each environments/<env> root calls this once
+# with its own values, so dev and prod cannot drift apart in their wiring.
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  # Plain settings of every function; keys are EXACTLY setting names of convoinsight.settings.SETTINGS
+  # (tests/unit/test_infrastructure.py checks). TASKS_TARGET_URL is added by the functions module.
+  base_environment = {
+    DEPLOYMENT_MODE       = "cloud"
+    AUTH_MODE             = var.auth_mode
+    FIREBASE_PROJECT_ID   = var.firebase_project_id
+    GCP_PROJECT_ID        = var.project_id
+    GCS_BUCKET            = module.storage.bucket_name
+    REDIS_URL             = module.redis.redis_url
+    TASKS_LOCATION        = module.tasks.location
+    TASKS_QUEUE           = module.tasks.queue_name
+    TASKS_SERVICE_ACCOUNT = module.tasks.invoker_email
+    LLM_MODEL             = var.llm_model
+    LLM_API_BASE          = var.llm_api_base
+    CORS_ORIGINS          = join(",", var.cors_origins)
+    # The zip puts prompts/ beside main.py; Cloud Functions unpacks the source into /workspace.
+    PROMPTS_DIR = "/workspace/prompts"
+    LOG_LEVEL   = var.log_level
+  }
+  function_environment = merge(local.base_environment, var.extra_environment)
+
+  apis = [
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "pubsub.googleapis.com",
+    "redis.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+    "vpcaccess.googleapis.com",
+  ]
+}
+
+resource "google_project_service" "api" {
+  for_each = toset(local.apis)
+
+  project            = var.project_id
+  service            = each.key
+  disable_on_destroy = false
+}
+
+module "storage" {
+  source = "../storage"
+
+  project_id        = var.project_id
+  region            = var.region
+  bucket_name       = var.datasets_bucket
+  cors_origins      = var.cors_origins
+  incoming_prefixes = var.incoming_prefixes
+  force_destroy     = var.force_destroy
+
+  depends_on = [google_project_service.api]
+}
+
+module "firestore" {
+  source = "../firestore"
+
+  project_id          = var.project_id
+  location            = var.firestore_location
+  deletion_protection = var.deletion_protection
+
+  depends_on = [google_project_service.api]
+}
+
+module "redis" {
+  source = "../redis"
+
+  project_id     = var.project_id
+  region         = var.region
+  name_prefix    = var.name_prefix
+  memory_size_gb = var.redis_memory_size_gb
+  connector_cidr = var.connector_cidr
+
+  depends_on = [google_project_service.api]
+}
+
+module "tasks" {
+  source = "../tasks"
+
+  project_id  = var.project_id
+  region      = var.region
+  name_prefix = var.name_prefix
+
+  depends_on = [google_project_service.api]
+}
+
+module "secrets" {
+  source = "../secrets"
+
+  project_id   = var.project_id
+  name_prefix  = var.name_prefix
+  secret_names = var.secret_settings
+
+  depends_on = [google_project_service.api]
+}
+
+module "functions" {
+  source = "../functions"
+
+  project_id         = var.project_id
+  project_number     = data.google_project.this.number
+  region             = var.region
+  name_prefix        = var.name_prefix
+  source_bucket      = var.source_bucket
+  source_version     = var.source_version
+  environment        = local.function_environment
+  secret_environment = module.secrets.secret_ids
+  datasets_bucket    = module.storage.bucket_name
+  vpc_connector      = module.redis.vpc_connector
+  public_http        = var.public_http
+  max_instances      = var.max_instances
+
+  depends_on = [google_project_service.api]
+}
+
+module "iam" {
+  source = "../iam"
+
+  project_id                = var.project_id
+  region                    = var.region
+  function_service_accounts = module.functions.service_accounts
+  function_services         = module.functions.service_names
+  bucket_name               = module.storage.bucket_name
+  tasks_invoker_id          = module.tasks.invoker_id
+  tasks_invoker_email       = module.tasks.invoker_email
+  secret_ids                = module.secrets.secret_resource_ids
+  secret_consumers          = module.functions.secret_consumers
+}

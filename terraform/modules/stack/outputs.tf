@@ -1,0 +1,24 @@
+output "function_urls" {
+  description = "HTTPS URL of each function (the pipeline's answers only Cloud Tasks)."
+  value       = module.functions.urls
+}
+
+output "pipeline_url" {
+  description = "TASKS_TARGET_URL given to the functions."
+  value       = module.functions.pipeline_url
+}
+
+output "datasets_bucket" {
+  description = "The datasets bucket (GCS_BUCKET)."
+  value       = module.storage.bucket_name
+}
+
+output "tasks_queue" {
+  description = "The Cloud Tasks queue carrying pipeline stages (TASKS_QUEUE)."
+  value       = module.tasks.queue_id
+}
+
+output "secret_ids" {
+  description = "Secret Manager ids to fill with `gcloud secrets versions add <id> --data-file=-`."
+  value       = module.secrets.secret_ids
+}
