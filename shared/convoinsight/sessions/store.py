@@ -55,6 +55,8 @@ def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | Non
     """
     now = now_iso()
     seq = seq if seq is not None else time.time_ns() // 1000  # ordered across sync and async turns
+    # A fresh turn adds two messages; a replayed one (given id) may or may not have: only then recount.
+    replay = message_id is not None
     message_id = message_id or new_id()
     docs.put(messages(user_id, session_id), f"{message_id}-q", {
         "id": f"{message_id}-q", "session_id": session_id, "user_id": user_id, "role": "user",
@@ -70,7 +72,8 @@ def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | Non
         "title": (session or {}).get("title") or question[:80],
         "created_at": (session or {}).get("created_at", now),
         "updated_at": now,
-        "message_count": len(docs.list(messages(user_id, session_id))),
+        "message_count": len(docs.list(messages(user_id, session_id))) if replay
+        else (session or {}).get("message_count", 0) + 2,
     })
     return message_id
 
