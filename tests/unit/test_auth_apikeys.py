@@ -17,6 +17,7 @@ from convoinsight.auth import apikeys
 from convoinsight.services import get_services
 from convoinsight.settings import get_settings
 from tests.conftest import function_client
+from tests.support.http import assert_error, bearer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,15 +46,6 @@ def auth_client(apikey_env):
     return function_client("auth")
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def assert_error(resp, status: int, code: str) -> dict:
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    error = resp.get_json()["error"]
-    assert error["code"] == code and error["message"] and error["request_id"] == resp.headers["X-Request-Id"]
-    return error
 
 
 def test_a_valid_key_signs_in_on_every_function(documents, auth_client, user_id):

@@ -15,6 +15,7 @@ from convoinsight.auth import certs
 from convoinsight.settings import get_settings
 from tests.conftest import function_client
 from tests.support.firebase_tokens import PROJECT, CertServer, SigningKey, TokenMinter, b64, b64json
+from tests.support.http import assert_error, bearer
 
 GOOD, OTHER = SigningKey("key-good"), SigningKey("key-other")
 IMPOSTOR = SigningKey("key-good")  # a different RSA key claiming the published key's id
@@ -46,15 +47,6 @@ def uid() -> str:
     return uuid.uuid4().hex[:28]  # the shape of a Firebase uid
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(resp, status: int, code: str) -> dict:
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    error = resp.get_json()["error"]
-    assert error["code"] == code and error["message"] and error["request_id"] == resp.headers["X-Request-Id"]
-    return error
 
 
 def test_a_valid_token_signs_in_on_every_function(firebase_env, minter, uid):

@@ -12,6 +12,7 @@ from convoinsight.sessions import store
 from convoinsight.settings import get_settings
 from tests.conftest import function_client
 from tests.support.data import SALES_CSV
+from tests.support.http import assert_error
 from tests.unit.test_charts_render import BAR, ROWS, save
 
 
@@ -24,11 +25,6 @@ def h(user: str) -> dict[str, str]:
     return {"X-User-Id": user}
 
 
-def assert_error(resp, status: int, code: str) -> None:
-    assert resp.status_code == status, resp.get_json()
-    body = resp.get_json()
-    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
-    assert body["error"]["request_id"] == resp.headers["X-Request-Id"]
 
 
 def restamp(user: str, chart_id: str, created_at: str) -> None:
