@@ -52,6 +52,17 @@ def stub_llm() -> Iterator[StubLLM]:
     stub.stop()
 
 
+@pytest.fixture(scope="session")
+def sql_engine():
+    """The SQL engine's worker pool as the service builds it (default settings), shared by the session."""
+    from convoinsight.settings import load_settings
+    from convoinsight.sql.execute import engine_pool
+
+    pool = engine_pool(load_settings({}))
+    yield pool
+    pool.close()
+
+
 @pytest.fixture(autouse=True)
 def isolate_environment() -> Iterator[None]:
     """Every test gets back the environment it started with, and fresh settings."""

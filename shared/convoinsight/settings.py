@@ -102,7 +102,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STAGE_LEASE_SECONDS", "300", "How long a worker owns a running stage; a stage still leased by a "
             "worker that died is taken over after this."),
     Setting("MAX_RESULT_ROWS", "1000", "Rows of a query result returned and charted; more sets `truncated`."),
-    Setting("SQL_MAX_ATTEMPTS", "3", "Tries the manipulator gets to write SQL that runs (error fed back)."),
+    Setting("MAX_RESULT_BYTES", str(1024 * 1024), "About how many bytes of JSON a query result may hold; rows past "
+            "it are left out and the table says `truncated` (its `limits` lists `bytes`)."),
+    Setting("MAX_CELL_CHARS", "2000", "Longest text cell returned; longer ones are cut and end with `…` (`limits` "
+            "lists `cells`)."),
+    Setting("SQL_MAX_ATTEMPTS", "3", "Tries the manipulator gets to write SQL that runs (the error or the refusal "
+            "is fed back; a second refusal ends the question)."),
+    Setting("SQL_TIMEOUT_SECONDS", "30", "Statement time limit of one query; past it the query is interrupted and "
+            "the answer's `sql_error.code` is `sql_timeout`."),
+    Setting("SQL_MEMORY_MB", "512", "Memory the SQL engine may use for one query (DuckDB `memory_limit`); past it "
+            "the query spills to disk or fails with `sql_memory_limit`."),
+    Setting("SQL_SPILL_MB", "1024", "Temporary disk one query may spill to (DuckDB `max_temp_directory_size`)."),
+    Setting("SQL_THREADS", "2", "Threads the SQL engine uses for one query."),
+    Setting("SQL_WORKERS", "2", "Engine worker processes per instance: queries beyond this many at once wait for "
+            "a free worker (at most the time limit)."),
+    Setting("SQL_WORKER_MEMORY_MB", "2048", "Address-space limit of one engine worker process (engine, Arrow "
+            "buffers and Python); a worker past it ends its query with an error and is replaced."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
 )
@@ -164,7 +179,15 @@ class Settings:
     job_max_attempts: int
     stage_lease_seconds: int
     max_result_rows: int
+    max_result_bytes: int
+    max_cell_chars: int
     sql_max_attempts: int
+    sql_timeout_seconds: float
+    sql_memory_mb: int
+    sql_spill_mb: int
+    sql_threads: int
+    sql_workers: int
+    sql_worker_memory_mb: int
     port: int
     log_level: str
 
@@ -202,6 +225,16 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _positive(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number")
     return value
 
 
@@ -261,10 +294,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("AUTH_MODE=firebase needs FIREBASE_PROJECT_ID (or GCP_PROJECT_ID): tokens are checked "
                           "against that project")
 
-    try:
-        timeout = float(raw["LLM_TIMEOUT_SECONDS"])
-    except ValueError:
-        raise ConfigError("LLM_TIMEOUT_SECONDS must be a number") from None
+    timeout = _positive("LLM_TIMEOUT_SECONDS", raw["LLM_TIMEOUT_SECONDS"])
+    if _int("SQL_WORKER_MEMORY_MB", raw["SQL_WORKER_MEMORY_MB"], 256) < _int("SQL_MEMORY_MB", raw["SQL_MEMORY_MB"],
+                                                                                 64) + 256:
+        raise ConfigError("SQL_WORKER_MEMORY_MB must be at least SQL_MEMORY_MB + 256 (the engine lives inside the "
+                          "worker)")
 
     return Settings(
         deployment_mode=mode,
@@ -311,7 +345,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_max_attempts=_int("JOB_MAX_ATTEMPTS", raw["JOB_MAX_ATTEMPTS"], 1),
         stage_lease_seconds=_int("STAGE_LEASE_SECONDS", raw["STAGE_LEASE_SECONDS"], 1),
         max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
+        max_result_bytes=_int("MAX_RESULT_BYTES", raw["MAX_RESULT_BYTES"], 1024),
+        max_cell_chars=_int("MAX_CELL_CHARS", raw["MAX_CELL_CHARS"], 16),
         sql_max_attempts=_int("SQL_MAX_ATTEMPTS", raw["SQL_MAX_ATTEMPTS"], 1),
+        sql_timeout_seconds=_positive("SQL_TIMEOUT_SECONDS", raw["SQL_TIMEOUT_SECONDS"]),
+        sql_memory_mb=_int("SQL_MEMORY_MB", raw["SQL_MEMORY_MB"], 64),
+        sql_spill_mb=_int("SQL_SPILL_MB", raw["SQL_SPILL_MB"], 0),
+        sql_threads=_int("SQL_THREADS", raw["SQL_THREADS"], 1),
+        sql_workers=_int("SQL_WORKERS", raw["SQL_WORKERS"], 1),
+        sql_worker_memory_mb=_int("SQL_WORKER_MEMORY_MB", raw["SQL_WORKER_MEMORY_MB"], 256),
         port=_int("PORT", raw["PORT"], 1),
         log_level=raw["LOG_LEVEL"].upper(),
     )

@@ -125,7 +125,7 @@ def test_offline_planner_answers_the_same_question_correctly(emulator, tenant, s
     truth = {r[0]: r[1] for r in frame.group_by("carrier").agg(pl.col("arr_delay").mean()).iter_rows()}
     table = body["table"]
     carrier_col = table["columns"].index("carrier")
-    measure_col = next(i for i, t in enumerate(table["column_types"]) if t == "float")
+    measure_col = next(i for i, t in enumerate(table["column_types"]) if t in ("float", "decimal"))
     got = {row[carrier_col]: row[measure_col] for row in table["rows"]}
     assert got.keys() == truth.keys()
     assert all(abs(got[k] - truth[k]) < 1e-9 for k in truth)
@@ -144,12 +144,14 @@ def test_offline_planner_answers_the_same_question_correctly(emulator, tenant, s
 ])
 def test_sql_refused_by_the_guard_never_runs(emulator, tenant, stub, hostile):
     script_data_answer(stub, hostile)
+    stub.script("manipulator", json.dumps({"sql": hostile, "explanation": "again"}))
     body = ask(emulator, tenant, "Do something").json()
-    assert body["sql_status"] == "refused"
+    assert body["sql_status"] == "refused" and body["sql_error"]["stage"] == "guard"
     assert body["table"] is None and body["chart"] is None
     assert "refused" in body["answer"].lower()
-    # Only router, orchestrator, manipulator and compiler ran: nothing consumed a result.
-    assert [c["agent"] for c in stub.calls()] == ["router", "orchestrator", "manipulator", "compiler"]
+    # The refusal went back to the manipulator once; a second refusal ended it, and nothing consumed a result.
+    assert [c["agent"] for c in stub.calls()] == ["router", "orchestrator", "manipulator", "manipulator",
+                                                  "compiler"]
     record = requests.get(emulator.url("datasets", "/travel/flights?limit=1"), headers=headers(tenant), timeout=10)
     assert record.json()["rows"] == 5000 and record.json()["preview"]["total_rows"] == 5000
     assert requests.get(emulator.url("datasets", "/travel"), headers=headers(tenant),
@@ -160,6 +162,7 @@ def test_another_domains_table_is_refused(emulator, tenant, stub):
     requests.post(emulator.url("datasets", "/private"), headers=headers(tenant),
                   files={"file": ("salaries.csv", b"name,salary\nann,100\n")}, timeout=30).raise_for_status()
     script_data_answer(stub, "SELECT * FROM salaries")
+    stub.script("manipulator", json.dumps({"sql": "SELECT * FROM salaries", "explanation": "again"}))
     body = ask(emulator, tenant, "Show salaries").json()
     assert body["sql_status"] == "refused" and body["table"] is None
     assert "salaries" in body["answer"]
@@ -243,12 +246,13 @@ def test_a_repeated_question_is_answered_from_cache_until_the_domain_changes(emu
 
 def test_a_refused_answer_is_not_cached(emulator, tenant, stub):
     script_data_answer(stub, "DROP TABLE flights")
+    stub.script("manipulator", json.dumps({"sql": "DROP TABLE flights", "explanation": "again"}))
     ask(emulator, tenant, "Do something")
     script_data_answer(stub, BY_CARRIER)
     body = ask(emulator, tenant, "Do something").json()
     # Neither the answer nor the hostile manipulator reply was reused: the new SQL ran.
     assert body["sql_status"] == "ok" and body["sql"] == BY_CARRIER and "cache" not in body["timings"]
-    assert len(stub.calls("manipulator")) == 2
+    assert len(stub.calls("manipulator")) == 3  # refused twice (fed back once), then the new SQL
 
 
 def test_invented_numbers_are_removed_from_the_analysis_and_flagged_in_the_answer(emulator, tenant, stub):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 from functools import lru_cache
@@ -57,6 +58,8 @@ def rows_equal(actual: list[list], expected: list[list], tol: float = 1e-9) -> b
                 if a is None or e is None or not math.isclose(float(a), float(e), rel_tol=tol, abs_tol=tol):
                     return False
             elif hasattr(e, "isoformat"):
+                if getattr(e, "tzinfo", None) is not None:  # results are written as UTC wall-clock time
+                    e = e.astimezone(dt.UTC).replace(tzinfo=None)
                 if a != e.isoformat():
                     return False
             elif a != e:

@@ -204,17 +204,18 @@ def test_bad_explicit_dataset_names(datasets_client, user_id, local_env, name):
     assert stored_files(local_env) == []
 
 
-def test_duplicate_and_keyword_headers_load_and_stay_queryable(datasets_client, user_id, local_env):
-    from convoinsight.sql.execute import run_select
-    from convoinsight.sql.guard import check_select
+def test_duplicate_and_keyword_headers_load_and_stay_queryable(datasets_client, user_id, local_env, sql_engine):
+    from convoinsight.settings import load_settings
+    from convoinsight.sql.compile import compile_select
+    from convoinsight.sql.execute import SqlLimits, run_select
 
     data = b"order,order,select,from,Group By\nx,1,2,3,4\ny,5,6,7,8\nx,9,10,11,12\n"
     record = upload(datasets_client, user_id, "d", "t.csv", data).get_json()
     assert [c["name"] for c in record["columns"]] == ["order", "order_2", "select", "from", "group_by"]
     assert [c["label"] for c in record["columns"]] == ["order", "order (2)", "select", "from", "Group By"]
     parquet = next(p for p in stored_files(local_env) if p.name == "data.parquet")
-    checked = check_select('SELECT "order", SUM("select") AS s FROM t GROUP BY "order" ORDER BY "order"', {"t"})
-    result = run_select(checked.sql, {"t": pl.scan_parquet(parquet)}, 100)
+    checked = compile_select('SELECT "order", SUM("select") AS s FROM t GROUP BY "order" ORDER BY "order"', {"t"})
+    result = run_select(checked, {"t": str(parquet)}, SqlLimits.from_settings(load_settings({})), sql_engine)
     assert result.rows == [["x", 12], ["y", 6]]
 
 

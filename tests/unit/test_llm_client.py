@@ -178,11 +178,33 @@ def test_the_daily_token_budget_gives_429_until_midnight(guarded):
     make, stub = guarded
     stub.always("router", json.dumps(ROUTE))
     llm = make(DAILY_TOKEN_BUDGET="200")
-    llm.complete_json("router", {"q": 1}, model=None, meter=UsageMeter())  # 120 tokens
-    llm.complete_json("router", {"q": 2}, model=None, meter=UsageMeter())  # 240: over from now on
+    llm.budget.spend(llm.tenant, 200)  # today's budget, all spent
     with pytest.raises(RateLimited) as caught:
         llm.complete_json("router", {"q": 3}, model=None, meter=UsageMeter())
     assert caught.value.status == 429 and 0 < caught.value.retry_after <= 86401
     assert "200" in caught.value.message and caught.value.code == "token_budget_exceeded"
+    assert not stub.requests  # refused before any call
     # The offline planner costs no tokens and is never refused.
     llm.complete_json("router", {"question": "hi", "datasets": []}, model="offline", meter=UsageMeter())
+
+
+def test_a_call_estimated_past_the_remaining_budget_is_not_made(guarded):
+    """The budget is checked against each call's estimated size, so one large prompt cannot overshoot it."""
+    from convoinsight.errors import RateLimited
+    from convoinsight.llm.client import estimate_tokens
+
+    make, stub = guarded
+    stub.always("router", json.dumps(ROUTE))
+    probe = make(DAILY_TOKEN_BUDGET="1000000")
+    prompt = probe.prompts.get("router")
+    small = estimate_tokens(prompt.messages({"q": 1}), prompt)
+    llm = make(DAILY_TOKEN_BUDGET=str(small + 50))
+    llm.complete_json("router", {"q": 1}, model=None, meter=UsageMeter())  # fits; the stub reports 120 tokens
+    calls = len(stub.requests)
+    big = {"q": "x" * 40_000}  # about 10,000 tokens of prompt
+    with pytest.raises(RateLimited) as caught:
+        llm.complete_json("router", big, model=None, meter=UsageMeter())
+    assert caught.value.code == "token_budget_exceeded" and "needs about" in caught.value.message
+    assert len(stub.requests) == calls  # the call was never made
+    used = int(llm.budget.redis.get(llm.budget._key(llm.tenant)))
+    assert used <= small + 50  # never over the budget

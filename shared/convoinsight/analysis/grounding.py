@@ -198,7 +198,7 @@ class _Facts:
                 continue
             if typ == "boolean":
                 continue
-            if typ not in ("integer", "float"):  # "other": numbers count as cells, anything else as text
+            if typ not in ("integer", "float", "decimal"):  # "other": numbers count as cells, anything else as text
                 texts.append("\n".join(str(v) for v in col if v is not None and isinstance(v, (str, list, dict))))
                 col = [v for v in col if not isinstance(v, (str, list, dict, bool))]
             s = sorted(_floats(col))

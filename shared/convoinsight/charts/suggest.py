@@ -11,7 +11,7 @@ from typing import Any
 
 from convoinsight.charts.schema import SCHEMA_URL
 
-_NUMERIC = {"integer", "float"}
+_NUMERIC = {"integer", "float", "decimal"}
 _TEMPORAL = {"date", "datetime"}
 
 

@@ -209,6 +209,15 @@ def scan(services: Services, record: dict[str, Any]) -> pl.LazyFrame:
     return pl.read_parquet(io.BytesIO(services.blobs.get(path))).lazy()
 
 
+def engine_source(services: Services, parquet_path: str) -> str:
+    """Where the SQL engine reads a canonical Parquet object: the file itself (local blobs), or a
+    location its workers read with ranged requests (cloud blobs)."""
+    local = services.blobs.local_path(parquet_path)
+    if local is not None:
+        return str(local)
+    return services.blobs.engine_location(parquet_path)
+
+
 def preview(services: Services, record: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
     frame = scan(services, record).slice(offset, limit).collect()
     return {

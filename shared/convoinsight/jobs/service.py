@@ -11,8 +11,6 @@ import time
 import uuid
 from typing import Any
 
-import polars as pl
-
 from convoinsight.datasets import service as datasets
 from convoinsight.jobs import store
 from convoinsight.jobs.queue import StageTask
@@ -25,6 +23,7 @@ from convoinsight.pipeline.state import JobState
 from convoinsight.queries.answers import answer_of, respond, timings_of
 from convoinsight.sessions import memory
 from convoinsight.sessions import store as sessions
+from convoinsight.sql.execute import engine_pool
 
 
 class JobContext:
@@ -40,12 +39,13 @@ class JobContext:
         llm = LLMClient(services.settings, self.prompts, redis=services.redis, tenant=user_id, cache=services.cache)
         sources = job["sources"]
 
-        def frames(names: set[str]) -> dict[str, pl.LazyFrame]:
+        def tables(names: set[str]) -> dict[str, str]:
             # The versions pinned when the job was accepted, of this tenant's domain only.
-            return {n: datasets.scan(services, {"blobs": {"parquet": sources[n]}}) for n in names if n in sources}
+            return {n: datasets.engine_source(services, sources[n]) for n in names if n in sources}
 
         meter = UsageMeter()
-        return StageDeps(services.settings, llm, meter, frames, job.get("overrides") or {}), meter
+        return StageDeps(services.settings, llm, meter, tables, job.get("overrides") or {},
+                         engine=engine_pool(services.settings)), meter
 
     def finalize(self, job: dict[str, Any], state: JobState) -> None:
         docs, user_id = self.services.documents, job["user_id"]

@@ -74,6 +74,13 @@ _RETRYABLE_NAMES = {"RateLimitError", "InternalServerError", "ServiceUnavailable
                     "APIConnectionError", "BadGatewayError"}
 
 
+def estimate_tokens(messages: list[dict], prompt: Prompt) -> int:
+    """A cautious estimate of a call's tokens before it is made: about 4 characters a token for the prompt,
+    plus the reply's cap (or 1,000 tokens when the prompt sets none)."""
+    chars = sum(len(str(m.get("content", ""))) for m in messages)
+    return chars // 4 + 1 + int(prompt.parameters.get("max_tokens") or 1000)
+
+
 def _retryable(exc: BaseException) -> bool:
     """429, 5xx, timeouts and connection failures are worth another try; auth or bad requests are not."""
     return any(cls.__name__ in _RETRYABLE_NAMES for cls in type(exc).__mro__)
@@ -162,8 +169,9 @@ class LLMClient:
                 if not self.breaker.allows(candidate):
                     log.info("agent %s: breaker open for %s, skipping", agent, candidate)
                     continue
-                self.budget.check(self.tenant)
                 cache_key, cached = self._cached(request, prompt)
+                if cached is None or not use_cache:
+                    self.budget.check(self.tenant, estimate_tokens(messages, prompt))
                 if cached is not None and use_cache:
                     meter.add_cache_hit()
                     logs.event(log, "llm_call", f"{agent} answered from cache", agent=agent, model=candidate,

@@ -74,8 +74,9 @@ class TokenBudget:
         now = time.time()
         return int(86400 - now % 86400) + 1
 
-    def check(self, tenant: str | None) -> None:
-        """Raise 429 when the tenant has spent today's tokens."""
+    def check(self, tenant: str | None, needed: int = 0) -> None:
+        """Raise 429 when the tenant has spent today's tokens, or when a call estimated at ``needed`` tokens
+        would go past the budget (the question stops cleanly instead of overshooting)."""
         if self.redis is None or tenant is None:
             return
         try:
@@ -87,6 +88,10 @@ class TokenBudget:
             raise RateLimited(f"today's model budget of {self.limit:,} tokens is spent ({used:,} used); "
                               "it resets at midnight UTC", retry_after=self._seconds_to_midnight(),
                               code="token_budget_exceeded")
+        if needed and used + needed > self.limit:
+            raise RateLimited(f"the next model call needs about {needed:,} tokens but only {self.limit - used:,} "
+                              f"of today's {self.limit:,} are left; it resets at midnight UTC",
+                              retry_after=self._seconds_to_midnight(), code="token_budget_exceeded")
 
     def spend(self, tenant: str | None, tokens: int) -> None:
         if self.redis is None or tenant is None or tokens <= 0:

@@ -11,6 +11,10 @@ MAX_COLUMNS = 60
 SAMPLE_ROWS = 3
 HISTORY_TURNS = 4
 RESULT_ROWS_FOR_ANALYSIS = 50
+# What later agents see of a result, whatever its size: a bounded sample plus statistics of every column.
+RESULT_SAMPLE_BYTES = 16 * 1024
+RESULT_SAMPLE_CELL_CHARS = 200
+RESULT_COLUMNS_FOR_AGENTS = 60
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -63,3 +67,44 @@ def result_columns(state: JobState) -> list[dict[str, str]]:
     table = state.table or {}
     return [{"name": n, "dtype": t} for n, t in zip(table.get("columns", []), table.get("column_types", []),
                                                      strict=False)]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > RESULT_SAMPLE_CELL_CHARS:
+        return value[: RESULT_SAMPLE_CELL_CHARS - 1] + "…"
+    if isinstance(value, (list, dict)):
+        return _cell(str(value))
+    return value
+
+
+def result_sample(table: dict[str, Any], rows: int = RESULT_ROWS_FOR_ANALYSIS) -> list[list[Any]]:
+    """The first ``rows`` rows with cut cells and at most RESULT_COLUMNS_FOR_AGENTS columns, within
+    RESULT_SAMPLE_BYTES of JSON: what a prompt may quote of a result."""
+    out: list[list[Any]] = []
+    size = 0
+    for row in table.get("rows", [])[:rows]:
+        cut = [_cell(v) for v in row[:RESULT_COLUMNS_FOR_AGENTS]]
+        size += sum(len(str(v)) + 4 for v in cut)
+        if out and size > RESULT_SAMPLE_BYTES:
+            break
+        out.append(cut)
+    return out
+
+
+def result_stats(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per column of the returned rows: non-null count, distinct count, min/max (and mean for numbers)."""
+    stats = []
+    rows = table.get("rows", [])
+    for i, (name, kind) in enumerate(zip(table.get("columns", [])[:RESULT_COLUMNS_FOR_AGENTS],
+                                         table.get("column_types", []), strict=False)):
+        values = [r[i] for r in rows if i < len(r) and r[i] is not None]
+        entry: dict[str, Any] = {"name": name, "dtype": kind, "non_null": len(values)}
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if kind in ("integer", "float", "decimal") and numbers:
+            entry.update(min=min(numbers), max=max(numbers), mean=round(sum(numbers) / len(numbers), 6))
+        elif kind in ("date", "datetime", "time") and values:
+            entry.update(min=min(map(str, values)), max=max(map(str, values)))
+        else:
+            entry["distinct"] = len({str(v) for v in values})
+        stats.append(entry)
+    return stats

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
 from convoinsight.llm.client import LLMClient
 from convoinsight.llm.usage import UsageMeter
 from convoinsight.pipeline.state import JobState
@@ -19,10 +17,13 @@ class StageDeps:
     settings: Settings
     llm: LLMClient
     meter: UsageMeter
-    # Lazy frames of the named datasets, bound to the job's tenant and domain by whoever builds the deps.
-    frames: Callable[[set[str]], dict[str, pl.LazyFrame]]
+    # The engine's sources of the named datasets ({name: Parquet location}), bound to the job's tenant and
+    # domain (and, for async jobs, the pinned versions) by whoever builds the deps.
+    tables: Callable[[set[str]], dict[str, str]]
     # Per-agent overrides after precedence (direct > domain > user > defaults), see llm/overrides.py.
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The SQL engine's worker pool (see convoinsight.sql.execute.engine_pool).
+    engine: Any = None
 
     def ask(self, agent: str, context: dict[str, Any], state: JobState) -> dict[str, Any]:
         return self.llm.complete_json(agent, context, model=state.model, meter=self.meter,

@@ -28,7 +28,7 @@ class JobState(BaseModel):
     sql: str | None = None
     explanation: str = ""
     sql_status: str | None = None  # ok | refused | failed | unanswerable
-    sql_error: str | None = None
+    sql_error: dict[str, Any] | None = None  # {"code", "message", "stage": guard|execute|timeout|limit}
     sql_attempts: int = 0
     sql_ms: float = 0.0  # guard + execution time of the SQL that produced the table
     table: dict[str, Any] | None = None

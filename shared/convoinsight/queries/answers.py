@@ -17,6 +17,7 @@ def answer_of(state: JobState) -> dict[str, Any]:
         "answer": state.answer,
         "sql": state.sql,
         "sql_status": state.sql_status,
+        "sql_error": state.sql_error,
         "table": state.table,
         "chart": state.chart,
         "insights": (state.analysis or {}).get("insights", []),

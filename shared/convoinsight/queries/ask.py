@@ -6,8 +6,6 @@ import time
 import uuid
 from typing import Any
 
-import polars as pl
-
 from convoinsight.datasets import service as datasets
 from convoinsight.datasets.naming import check_domain
 from convoinsight.errors import BadRequest
@@ -24,6 +22,7 @@ from convoinsight.queries.answers import answer_of, respond, timings_of
 from convoinsight.queries.request import parse_ask
 from convoinsight.services import Services
 from convoinsight.sessions import memory, store
+from convoinsight.sql.execute import engine_pool
 
 
 def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -96,12 +95,14 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
     by_name = {r["name"]: r for r in records}
     state = _initial_state(user_id, req, session_id, records, history)
 
-    def frames(names: set[str]) -> dict[str, pl.LazyFrame]:
-        # Only the referenced datasets of this tenant's domain are ever registered.
-        return {name: datasets.scan(services, by_name[name]) for name in names if name in by_name}
+    def tables(names: set[str]) -> dict[str, str]:
+        # Only the referenced datasets of this tenant's domain are ever handed to the engine.
+        return {name: datasets.engine_source(services, by_name[name]["blobs"]["parquet"]) for name in names
+                if name in by_name}
 
     meter = UsageMeter()
-    result = run_sync(state, StageDeps(services.settings, llm, meter, frames, agent_overrides))
+    deps = StageDeps(services.settings, llm, meter, tables, agent_overrides, engine=engine_pool(services.settings))
+    result = run_sync(state, deps)
     return answer_of(result), meter.summary(), timings_of(result)
 
 

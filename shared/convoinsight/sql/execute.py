@@ -1,14 +1,46 @@
-"""Run checked SQL in Polars over exactly the tables the query references."""
+"""Run compiled SQL in the engine's worker pool, under the configured limits.
+
+The serving process never runs the engine: a question's SQL goes to one worker of a
+supervised pool (``convoinsight.workers.pool``). A panic, a segfault or an out-of-memory
+kill there ends that question with ``sql_error`` and a fresh worker takes its place.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
-from convoinsight.datasets.profile import dtype_name, jsonable
 from convoinsight.errors import SqlExecutionError
+from convoinsight.settings import Settings
+from convoinsight.sql.compile import CompiledSql
+from convoinsight.workers.pool import TaskFailed, WorkerBusy, WorkerCrashed, WorkerPool, WorkerTimeout
+
+ENGINE_ENTRY = "convoinsight.sql.engine:run"
+# Past the statement limit the worker interrupts the query itself; this much later the parent kills it.
+KILL_GRACE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class SqlLimits:
+    timeout_s: float
+    memory_mb: int
+    threads: int
+    spill_mb: int
+    max_rows: int
+    max_bytes: int
+    max_cell_chars: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqlLimits:
+        return cls(timeout_s=settings.sql_timeout_seconds, memory_mb=settings.sql_memory_mb,
+                   threads=settings.sql_threads, spill_mb=settings.sql_spill_mb, max_rows=settings.max_result_rows,
+                   max_bytes=settings.max_result_bytes, max_cell_chars=settings.max_cell_chars)
+
+    def as_task(self) -> dict[str, Any]:
+        return {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "threads": self.threads,
+                "spill_mb": self.spill_mb, "max_rows": self.max_rows, "max_bytes": self.max_bytes,
+                "max_cell_chars": self.max_cell_chars}
 
 
 @dataclass(frozen=True)
@@ -18,37 +50,51 @@ class ResultTable:
     rows: list[list[Any]]
     row_count: int
     truncated: bool
+    limits: list[str] = field(default_factory=list)  # the limits that shaped the table: rows, bytes, cells
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "columns": self.columns,
-            "column_types": self.column_types,
-            "rows": self.rows,
-            "row_count": self.row_count,
-            "truncated": self.truncated,
-        }
+        return {"columns": self.columns, "column_types": self.column_types, "rows": self.rows,
+                "row_count": self.row_count, "truncated": self.truncated, "limits": self.limits}
 
 
-def run_select(sql: str, frames: dict[str, pl.LazyFrame], max_rows: int) -> ResultTable:
-    """Execute ``sql`` (already passed by the guard) with only ``frames`` registered.
+_POOLS: dict[tuple[int, int], WorkerPool] = {}
+_POOLS_LOCK = threading.Lock()
 
-    The SQL context sees nothing but the tenant's referenced datasets, so even
-    a guard bug could not reach another tenant's data or the file system by name.
-    """
+
+def engine_pool(settings: Settings) -> WorkerPool:
+    """The process's engine workers (one pool per size and memory limit)."""
+    key = (settings.sql_workers, settings.sql_worker_memory_mb)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = WorkerPool(ENGINE_ENTRY, settings.sql_workers,
+                                            memory_bytes=settings.sql_worker_memory_mb * 1024 * 1024)
+        return pool
+
+
+def run_select(compiled: CompiledSql, sources: dict[str, str], limits: SqlLimits, pool: WorkerPool) -> ResultTable:
+    """Run ``compiled`` over ``sources`` ({table: Parquet path}); raises SqlExecutionError with ``details``
+    ``{"code", "stage"}`` (stage ``execute``, ``timeout`` or ``limit``)."""
+    missing = sorted(compiled.tables - sources.keys())
+    if missing:
+        raise SqlExecutionError(f"table {missing[0]!r} has no data", details={"code": "sql_execution_error",
+                                                                           "stage": "execute"})
+    task = {"sql": compiled.engine_sql, "tables": {name: sources[name] for name in sorted(compiled.tables)},
+            "limits": limits.as_task()}
     try:
-        with pl.SQLContext(frames=frames) as ctx:
-            lazy = ctx.execute(sql, eager=False)
-            head = lazy.head(max_rows + 1).collect()
-            truncated = head.height > max_rows
-            row_count = lazy.select(pl.len()).collect().item() if truncated else head.height
-    except Exception as exc:  # Polars raises SQLSyntaxError, ColumnNotFoundError, ComputeError, ...
-        message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
-        raise SqlExecutionError(f"{type(exc).__name__}: {message}") from None
-    frame = head.head(max_rows)
-    return ResultTable(
-        columns=frame.columns,
-        column_types=[dtype_name(t) for t in frame.dtypes],
-        rows=[[jsonable(v) for v in row] for row in frame.iter_rows()],
-        row_count=row_count,
-        truncated=truncated,
-    )
+        out = pool.run(task, limits.timeout_s + KILL_GRACE_SECONDS)
+    except TaskFailed as failed:
+        details = failed.details if failed.details.get("code") else {"code": "sql_execution_error",
+                                                                     "stage": "execute"}
+        raise SqlExecutionError(failed.message, details=details) from None
+    except WorkerTimeout:
+        raise SqlExecutionError(f"the query ran past the {limits.timeout_s:g} s limit and was stopped",
+                                details={"code": "sql_timeout", "stage": "timeout"}) from None
+    except WorkerCrashed as crashed:
+        raise SqlExecutionError(f"the SQL engine failed while running this query ({crashed}); nothing else was "
+                                "affected", details={"code": "sql_engine_crashed", "stage": "execute"}) from None
+    except WorkerBusy:
+        raise SqlExecutionError("every SQL worker stayed busy past the time limit; try again",
+                                details={"code": "sql_busy", "stage": "limit"}) from None
+    return ResultTable(columns=out["columns"], column_types=out["column_types"], rows=out["rows"],
+                       row_count=out["row_count"], truncated=out["truncated"], limits=out.get("limits", []))

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 
 from convoinsight.errors import SqlRefused
+from convoinsight.sql.dialect import AnalystPostgres
 
 DIALECT = "postgres"
 MAX_SQL_CHARS = 20_000  # a generous cap; longer "queries" are not analytics questions
+# generate_series is allowed with constant bounds only, for calendars and buckets of at most this many rows.
+MAX_SERIES_ROWS = 10_000
 
 # The tables below read better packed than one name per line.
 # fmt: off
@@ -36,7 +38,8 @@ _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 _STRUCTURE = {
     exp.Select, exp.Union, exp.Intersect, exp.Except, exp.With, exp.CTE, exp.Subquery,
     exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Qualify, exp.Order, exp.Ordered,
-    exp.Limit, exp.Offset, exp.Distinct, exp.Window, exp.WindowSpec, exp.Filter, exp.WithinGroup,
+    exp.Limit, exp.Fetch, exp.LimitOptions, exp.Offset, exp.Distinct, exp.Window, exp.WindowSpec, exp.Filter,
+    exp.WithinGroup,
     exp.Column, exp.Table, exp.TableAlias, exp.Alias, exp.Identifier, exp.Star,
     exp.Literal, exp.Null, exp.Boolean, exp.Paren, exp.Tuple,
     exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.DPipe,
@@ -44,6 +47,8 @@ _STRUCTURE = {
     exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike,
     exp.Case, exp.If, exp.Exists, exp.Any, exp.All,
     exp.Cast, exp.TryCast, exp.DataType, exp.DataTypeParam, exp.Interval,
+    exp.IntDiv, exp.SimilarTo, exp.Escape, exp.RegexpILike, exp.Rollup, exp.Cube, exp.GroupingSets,
+    exp.Grouping, exp.AtTimeZone,
 }
 
 # Functions sqlglot parses into typed classes (e.g. date_trunc -> TimestampTrunc,
@@ -68,10 +73,20 @@ _FUNCTIONS = {
     exp.TimestampTrunc, exp.DateTrunc, exp.Extract, exp.Year, exp.Quarter, exp.Month, exp.Week,
     exp.Day, exp.DayOfWeek, exp.DayOfYear, exp.Hour, exp.Minute, exp.Second, exp.Date,
     exp.DateAdd, exp.DateDiff, exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime,
+    exp.UnixToTime, exp.TimestampFromParts, exp.DateFromParts, exp.JustifyDays, exp.JustifyHours,
+    exp.JustifyInterval, exp.ConcatWs, exp.Repeat, exp.Translate, exp.Chr, exp.Ascii, exp.MD5, exp.WidthBucket,
 }
 
 # Functions sqlglot does not know become exp.Anonymous; only these names pass.
-_ANONYMOUS_FUNCTIONS = {"quantile_cont", "quantile_disc", "strftime", "make_date"}
+_ANONYMOUS_FUNCTIONS = {
+    "quantile_cont", "quantile_disc", "strftime", "make_date", "to_char", "to_date", "to_timestamp", "age",
+    "isfinite", "date_part", "char_length", "character_length", "octet_length", "initcap", "lpad", "rpad",
+    "btrim", "ltrim", "rtrim", "strpos", "substr", "regexp_match", "regexp_matches", "split_part",
+    "date_bin", "isodow", "dayofweek", "dayofyear", "quarter", "epoch", "trunc", "log10", "log2", "div",
+}
+
+# Set-returning functions allowed with constant arguments only (see MAX_SERIES_ROWS).
+_SERIES = (exp.ExplodingGenerateSeries, exp.GenerateSeries)
 
 # Bare keywords (Var) are only meaningful as a date/interval unit argument.
 _UNIT_HOLDERS = {exp.Extract, exp.Interval, exp.TimestampTrunc, exp.DateTrunc, exp.DateAdd, exp.DateDiff}
@@ -113,6 +128,7 @@ _BARE = (exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Paren)
 class CheckedSql:
     sql: str  # the original SQL text, stripped, without a trailing ';'
     tables: frozenset[str]  # lower-cased names of the real tables referenced (CTE names excluded)
+    tree: exp.Expr | None = field(default=None, compare=False, repr=False)  # shared: copy before changing it
 
 
 def check_select(sql: str, allowed_tables: Iterable[str]) -> CheckedSql:
@@ -140,7 +156,7 @@ def _check(sql: str, allowed_tables: frozenset[str]) -> CheckedSql:
         # tokenizer disagreements are how code gets past a checker, so refuse them outright.
         raise SqlRefused(f"the SQL contains an invisible or control character (U+{ord(odd):04X})")
     # The cleaned text is what we parse AND what we hand back, so what runs is what was checked.
-    dialect = Dialect.get_or_raise(DIALECT)
+    dialect = AnalystPostgres()
     try:
         tokens = dialect.tokenize(text)
         parsed = dialect.parser().parse(tokens, text)
@@ -172,7 +188,7 @@ def _check(sql: str, allowed_tables: frozenset[str]) -> CheckedSql:
             name = _check_table(node, allowed)
             if name is not None:
                 tables.add(name)
-    return CheckedSql(sql=text, tables=frozenset(tables))
+    return CheckedSql(sql=text, tables=frozenset(tables), tree=tree)
 
 
 def _strip(sql: str) -> str:
@@ -184,7 +200,9 @@ def _strip(sql: str) -> str:
 
 def _check_node(node: exp.Expr) -> None:
     kind = type(node)
-    if kind is exp.Anonymous:
+    if kind in _SERIES:
+        _check_series(node)
+    elif kind is exp.Anonymous:
         if node.name.lower() not in _ANONYMOUS_FUNCTIONS:
             raise SqlRefused(f"function {node.name.lower()} is not allowed")
     elif kind is exp.Var:
@@ -214,9 +232,11 @@ def _check_node(node: exp.Expr) -> None:
 
 def _check_table(table: exp.Table, allowed: set[str]) -> str | None:
     """Validate a FROM/JOIN table; return its name if it is a real table, None for a CTE."""
+    if type(table.this) in _SERIES:
+        return None  # a bounded calendar or number series (checked as a node)
     if not isinstance(table.this, exp.Identifier):
-        # read_csv(...), generate_series(...), unnest(...) and friends: table functions read
-        # files, URLs or generate unbounded rows, so none are allowed.
+        # read_csv(...), unnest(...) and friends: table functions read files, URLs or generate
+        # unbounded rows, so none are allowed.
         raise SqlRefused(f"{_describe(table.this)} is not allowed as a table")
     if table.args.get("db") or table.args.get("catalog"):
         raise SqlRefused(f"qualified table name {table.sql(dialect=DIALECT)} is not allowed")
@@ -264,8 +284,20 @@ def _cte_name(cte: exp.Expr) -> str:
     return _ident_name(alias.this) if isinstance(alias, exp.TableAlias) else ""
 
 
+def _check_series(node: exp.Expr) -> None:
+    """generate_series(start, stop[, step]) with constant arguments and at most MAX_SERIES_ROWS rows."""
+    from convoinsight.sql.series import series_length
+
+    rows = series_length(node)
+    if rows is None:
+        raise SqlRefused("generate_series is allowed only with constant start, stop and step (a calendar or a "
+                         "fixed range)")
+    if rows > MAX_SERIES_ROWS:
+        raise SqlRefused(f"generate_series would make {rows} rows; at most {MAX_SERIES_ROWS} are allowed")
+
+
 def _describe(node: exp.Expr) -> str:
-    """A short human name for a refused node: DELETE, CALL, function read_csv, ..."""
+    """A short human name for a refused node, as the SQL wrote it: DELETE, CALL, function read_csv, ..."""
     if type(node) in _FRIENDLY:
         return _FRIENDLY[type(node)]
     if isinstance(node, exp.Command):
@@ -273,5 +305,15 @@ def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return f"function {node.name.lower()}"
     if isinstance(node, exp.Func):
-        return f"function {node.sql_name().lower()}"
+        return f"function {written_name(node)}"
     return node.key.upper()
+
+
+def written_name(node: exp.Func) -> str:
+    """The function's name as PostgreSQL spells it (sqlglot's class names are its own: StrToDate, ...)."""
+    try:
+        text = node.sql(dialect=DIALECT)
+    except Exception:  # an unprintable node still deserves a name
+        return node.sql_name().lower()
+    head = text.split("(", 1)[0].strip()
+    return head.lower() if head and head.replace("_", "").isalnum() else node.sql_name().lower()

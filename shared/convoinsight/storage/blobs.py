@@ -27,6 +27,9 @@ class BlobStore(Protocol):
     def local_path(self, path: str) -> Path | None:
         """A local file for readers that scan (Polars), or None for remote stores."""
 
+    def engine_location(self, path: str) -> dict:
+        """For remote stores: what the SQL engine's workers need to read the object with ranged requests."""
+
     def signed_upload_url(self, path: str, content_type: str, expires_seconds: int) -> dict:
         """A URL a client can PUT the object to without credentials:
         ``{"url", "method": "PUT", "headers": {...}, "expires_at": iso8601}``."""

@@ -145,6 +145,13 @@ class GcsBlobStore:
                 names.append(base)
         return sorted(names)
 
+    def engine_location(self, path: str) -> dict:
+        """Where the SQL engine's workers read this object with ranged requests (see sql/gcs_source.py)."""
+        import os
+
+        return {"bucket": self.bucket_name, "object": check_path(path), "project": self.project or "",
+                "endpoint": os.environ.get("STORAGE_EMULATOR_HOST", "")}
+
     def local_path(self, path: str) -> Path | None:
         return None
 

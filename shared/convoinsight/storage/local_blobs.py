@@ -90,5 +90,8 @@ class LocalBlobStore:
     def local_path(self, path: str) -> Path | None:
         return self._file(path)
 
+    def engine_location(self, path: str) -> dict:
+        raise NotImplementedError("local blobs are read by path (local_path)")
+
     def ping(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -290,7 +290,7 @@ def summarize(question: str, columns: list[dict], rows: list[list], row_count: i
     if not rows or not columns:
         return {"summary": "The query returned no rows, so there is nothing to summarise.", "insights": []}
     columns = [{"name": str(c.get("name")), "dtype": _dtype(c)} for c in columns]
-    numeric = [c["dtype"] in ("integer", "float") for c in columns]
+    numeric = [c["dtype"] in ("integer", "float", "decimal") for c in columns]
     rows = [[_coerce(v, numeric[i]) for i, v in enumerate(r[: len(columns)])] for r in rows]
     partial = (row_count or 0) > len(rows)
     note = ["Only part of the result is shown here, so the figures cover the rows shown."] if partial else []

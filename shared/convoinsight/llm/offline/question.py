@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-NUMERIC = {"integer", "float"}
+NUMERIC = {"integer", "float", "decimal"}
 TEMPORAL = {"date", "datetime"}
 
 # Grammar and filler words: never column evidence, and a profiled value equal to one of these

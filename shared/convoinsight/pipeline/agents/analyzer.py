@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from convoinsight.analysis.grounding import check_grounding
-from convoinsight.pipeline.context import RESULT_ROWS_FOR_ANALYSIS, result_columns
+from convoinsight.pipeline.context import result_columns, result_sample, result_stats
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
 
@@ -19,8 +19,9 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "instruction": (state.plan or {}).get("analyzer_prompt", ""),
         "sql": state.sql,
         "columns": result_columns(state),
-        "rows": table["rows"][:RESULT_ROWS_FOR_ANALYSIS],
+        "rows": result_sample(table),
         "row_count": table["row_count"],
+        "column_stats": result_stats(table),
     }
     out = deps.ask("analyzer", context, state)
     # The model's prose is untrusted like its SQL: numbers the table does not support are removed.

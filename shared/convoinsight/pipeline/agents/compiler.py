@@ -6,7 +6,7 @@ from typing import Any
 
 from convoinsight.analysis.grounding import check_grounding
 from convoinsight.llm.offline import planner
-from convoinsight.pipeline.context import dataset_view, history_view
+from convoinsight.pipeline.context import dataset_view, history_view, result_sample
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
 
@@ -24,7 +24,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "sql_error": state.sql_error,
         "explanation": state.explanation,
         "row_count": table.get("row_count", 0),
-        "table_preview": {"columns": table.get("columns", []), "rows": table.get("rows", [])[:10]},
+        "table_preview": {"columns": table.get("columns", []), "rows": result_sample(table, 10) if table else []},
         "analysis": state.analysis,
         "chart_title": (state.chart or {}).get("title"),
     }
@@ -58,7 +58,7 @@ def status_notice(state: JobState) -> str:
     """What happened to the SQL, stated by the server: the model's prose cannot hide a refusal or failure."""
     if (state.route or {}).get("route") != "data" or state.sql_status == "ok":
         return ""
-    reason = state.sql_error or state.explanation or "no reason given"
+    reason = (state.sql_error or {}).get("message") or state.explanation or "no reason given"
     if state.sql_status == "refused":
         return f"**The generated SQL was refused by the safety check and was not run:** {reason}"
     if state.sql_status == "failed":

@@ -1,4 +1,9 @@
-"""Manipulator: SQL from the question, checked by the guard, run in Polars; errors fed back."""
+"""Manipulator: SQL from the question, compiled (guard + PostgreSQL semantics), run in the engine's workers.
+
+An execution error is fed back for another try (up to ``SQL_MAX_ATTEMPTS``). A refusal is fed back
+once with its reason, since models often reach for a construct we do not allow when an allowed one
+would do; a second refusal ends the question (the guard stays fail-closed).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,18 @@ from convoinsight.errors import SqlExecutionError, SqlRefused
 from convoinsight.pipeline.context import dataset_view, history_view
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
-from convoinsight.sql.execute import run_select
-from convoinsight.sql.guard import check_select
+from convoinsight.sql.compile import compile_select, table_info
+from convoinsight.sql.execute import SqlLimits, run_select
+
+MAX_REFUSALS = 2
+
+
+def sql_error(code: str, message: str, stage: str) -> dict[str, str]:
+    return {"code": code, "message": message, "stage": stage}
 
 
 def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
-    allowed = {d["name"] for d in state.datasets}
+    tables = {d["name"]: table_info(d) for d in state.datasets}
     context: dict[str, Any] = {
         "question": state.question,
         "instruction": (state.plan or {}).get("manipulator_prompt", state.question),
@@ -23,26 +34,36 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "error": None,
     }
     update: dict[str, Any] = {"sql_status": "failed", "sql_error": None, "table": None}
+    refusals = 0
+    limits = SqlLimits.from_settings(deps.settings)
     for attempt in range(1, deps.settings.sql_max_attempts + 1):
         out = deps.ask("manipulator", context, state)
         sql = out.get("sql", "").strip()
         update.update(sql=sql or None, explanation=out.get("explanation", ""), sql_attempts=attempt)
         if not sql:
-            update.update(sql_status="unanswerable", sql_error=out.get("explanation") or None)
+            reason = out.get("explanation") or "the model wrote no SQL"
+            update.update(sql_status="unanswerable", sql_error=sql_error("sql_unanswerable", reason, "guard"))
             break
         started = time.perf_counter()
         try:
-            checked = check_select(sql, allowed)
+            compiled = compile_select(sql, tables)
         except SqlRefused as exc:
-            # A refusal is final: hostile or out-of-domain SQL is never "repaired" into running.
             deps.reject("manipulator", context, state)
-            update.update(sql_status="refused", sql_error=exc.message)
-            break
+            refusals += 1
+            update.update(sql_status="refused", sql_error=sql_error(exc.code, exc.message, "guard"))
+            if refusals >= MAX_REFUSALS or attempt == deps.settings.sql_max_attempts:
+                break
+            context = {**context, "error": {"sql": sql, "message": f"refused by the safety check: {exc.message}"}}
+            continue
         try:
-            result = run_select(checked.sql, deps.frames(set(checked.tables)), deps.settings.max_result_rows)
+            result = run_select(compiled, deps.tables(set(compiled.tables)), limits, deps.engine)
         except SqlExecutionError as exc:
             deps.reject("manipulator", context, state)
-            update["sql_error"] = exc.message
+            stage = exc.details.get("stage", "execute")
+            update.update(sql_status="failed", sql_error=sql_error(exc.details.get("code", exc.code), exc.message,
+                                                                   stage))
+            if stage in ("timeout", "limit") or exc.details.get("code") == "sql_engine_crashed":
+                break  # a limit is not a typo: the same query would hit it again
             context = {**context, "error": {"sql": sql, "message": exc.message}}
             continue
         update.update(sql_status="ok", sql_error=None, table=result.as_dict(),

@@ -8,7 +8,7 @@ from typing import Any
 from convoinsight.charts.bind import bind, check_spec
 from convoinsight.charts.measures import combine_rules
 from convoinsight.charts.suggest import suggest_spec
-from convoinsight.pipeline.context import result_columns
+from convoinsight.pipeline.context import result_columns, result_sample, result_stats
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
 
@@ -27,7 +27,8 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "chart": chart_type,
         "columns": columns,
         "row_count": table["row_count"],
-        "rows_sample": table["rows"][:5],
+        "rows_sample": result_sample(table, 5),
+        "column_stats": result_stats(table),
     }
     out = deps.ask("visualizer", context, state)
     spec, title = out.get("spec"), str(out.get("title") or "")[:200]
