@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -92,6 +93,57 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
+SERVED = {"get_bytes": 0, "gets": 0}  # across the process's emulators; tests read differences
+SERVED_LOCK = threading.Lock()
+
+
+def _api_thread_class():
+    """The emulator's API thread with a threaded server and a deep listen queue.
+
+    Stock, it is a single-threaded HTTP/1.0 server with a listen queue of 5: the SQL engine's parallel
+    ranged reads overflow it and each overflow costs the client a 1 s connect retry."""
+    from functools import partial
+    from http.server import ThreadingHTTPServer
+
+    from gcp_storage_emulator import server as emulator_server
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128
+        daemon_threads = True
+
+    class CountingHandler(emulator_server.RequestHandler):
+        """Counts the body bytes served for GETs (what a reader downloaded)."""
+
+        def do_GET(self):
+            sent = 0
+            write = self.wfile.write
+
+            def counting(data):
+                nonlocal sent
+                sent += len(data)
+                return write(data)
+
+            self.wfile.write = counting
+            try:
+                super().do_GET()
+            finally:
+                with SERVED_LOCK:
+                    SERVED["get_bytes"] += sent
+                    SERVED["gets"] += 1
+
+    class ConcurrentApiThread(emulator_server.APIThread):
+        def run(self) -> None:
+            self._httpd = Server((self._host, self._port), partial(CountingHandler, self._storage))
+            self.is_running.set()
+            self._httpd.serve_forever()
+
+    return ConcurrentApiThread
+
+
+def _ConcurrentApiThread(host: str, port: int, storage):
+    return _api_thread_class()(host, port, storage)
+
+
 class GcsEmulator:
     """gcp-storage-emulator in this process (a thread), keeping objects in memory."""
 
@@ -105,6 +157,7 @@ class GcsEmulator:
         from gcp_storage_emulator.server import create_server
 
         self._server = create_server("127.0.0.1", self.port, in_memory=True, default_bucket=self.default_bucket)
+        self._server._api = _ConcurrentApiThread("127.0.0.1", self.port, self._server._storage)
         self._server.start()
         return self
 

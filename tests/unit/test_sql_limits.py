@@ -187,3 +187,22 @@ def test_refusals_name_the_function_as_written(big, use_stub_model, user_id):
     _script(use_stub_model, "SELECT to_char(amount) AS x, pg_sleep(1) FROM big", "SELECT version()")
     body = _ask(big, user_id)
     assert body["sql_error"]["message"] == "function version is not allowed"
+
+
+def test_an_async_job_whose_query_hits_a_limit_finishes_with_the_error(big, use_stub_model, user_id, monkeypatch):
+    monkeypatch.setenv("SQL_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    slow = "SELECT count(*) AS n FROM big a, big b, big c WHERE a.amount * b.amount * c.amount = a.id - 9.25"
+    _script(use_stub_model, slow)
+    resp = big.post("/", headers={"X-User-Id": user_id}, json={"domain": "lab", "prompt": "slow one", "mode": "async"})
+    assert resp.status_code == 202, resp.get_json()
+    job_id = resp.get_json()["job_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = big.get(f"/{job_id}", headers={"X-User-Id": user_id}).get_json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.05)
+    assert job["status"] == "succeeded", job  # the job ends; its answer says what happened to the SQL
+    result = job["result"]
+    assert result["sql_status"] == "failed" and result["sql_error"]["code"] == "sql_timeout"

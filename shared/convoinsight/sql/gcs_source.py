@@ -42,11 +42,12 @@ class GcsObjectFileSystem(AbstractFileSystem):
 
     cachable = False  # fsspec would otherwise hand out one cached instance per constructor arguments
 
-    def __init__(self, blob, protocol: str):
+    def __init__(self, blob, session, protocol: str):
         super().__init__()
         self.protocol = (protocol,)  # DuckDB routes paths starting with "<protocol>://" here
         self.path = f"{protocol}://{blob.bucket.name}/{blob.name}"
-        self._blob = blob
+        self._session = session
+        self._url = blob.media_link  # ...?generation=G&alt=media: every read sees the same version
         self._size = blob.size
         self._modified = blob.updated or dt.datetime.now(dt.UTC)
         self._lock = threading.Lock()
@@ -84,18 +85,38 @@ class GcsObjectFileSystem(AbstractFileSystem):
         return _RangedFile(self)
 
     def read_range(self, start: int, length: int) -> bytes:
+        """Bytes [start, start+length) of the pinned generation: one ``Range: bytes=a-b`` GET, retried."""
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         if length <= 0 or start >= self._size:
             return b""
         end = min(start + length, self._size) - 1  # inclusive, as HTTP Range is
-        data = self._blob.download_as_bytes(start=start, end=end, raw_download=True, checksum=None,
-                                            retry=DEFAULT_RETRY.with_timeout(RETRY_DEADLINE), timeout=TIMEOUT)
-        if len(data) != end - start + 1:
-            raise OSError(f"short ranged read of {self.path}: {len(data)} bytes for {start}-{end}")
+        data = DEFAULT_RETRY.with_timeout(RETRY_DEADLINE)(self._get)(start, end)
         with self._lock:
             self.requests += 1
             self.bytes += len(data)
+        return data
+
+    def _get(self, start: int, end: int) -> bytes:
+        # The client's authorized session (credentials refreshed by google-auth) on the object's mediaLink.
+        # Streaming the body and reading it in one call is about 2x faster than blob.download_as_bytes
+        # (8 KiB chunks), and a 200 (Range ignored) is refused before a whole object travels.
+        import requests
+        import urllib3
+        from google.api_core import exceptions
+
+        headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"}
+        try:
+            with self._session.get(self._url, headers=headers, stream=True, timeout=TIMEOUT) as resp:
+                if resp.status_code >= 400:
+                    raise exceptions.from_http_response(resp)
+                if resp.status_code != 206:
+                    raise OSError(f"{self.path}: the server ignored the Range header (HTTP {resp.status_code})")
+                data = resp.raw.read(end - start + 1, decode_content=False)
+        except urllib3.exceptions.HTTPError as exc:  # a truncated or reset body: retried like a connection error
+            raise requests.ConnectionError(str(exc)) from exc
+        if len(data) != end - start + 1:
+            raise requests.ConnectionError(f"{self.path}: short read, {len(data)} bytes for {start}-{end}")
         return data
 
 
@@ -154,8 +175,7 @@ def register(con, source: dict[str, Any]) -> str:
     blob = bucket.get_blob(source["object"], timeout=TIMEOUT)
     if blob is None:
         raise FileNotFoundError(f"gs://{source['bucket']}/{source['object']}")
-    pinned = bucket.blob(source["object"], generation=blob.generation)
-    pinned._properties.update(blob._properties)  # size, updated, generation, without a second GET
-    fs = GcsObjectFileSystem(pinned, protocol=f"gcsobj{next(_ids)}")
+    # client._http: the AuthorizedSession the client itself sends every request through (private, stable).
+    fs = GcsObjectFileSystem(blob, client._http, protocol=f"gcsobj{next(_ids)}")
     con.register_filesystem(fs)
     return fs.path

@@ -125,8 +125,12 @@ class _Worker:
 class WorkerPool:
     """``size`` workers running ``entry`` ("module:function"), each limited to ``memory_bytes`` (0: none)."""
 
-    def __init__(self, entry: str, size: int, *, memory_bytes: int = 0, start_timeout: float = 30.0):
+    def __init__(self, entry: str, size: int, *, memory_bytes: int = 0, start_timeout: float = 30.0,
+                 replace_on_error: bool = False):
+        """``replace_on_error``: a worker whose task raised is replaced too, for libraries that carry state
+        from a failed call into the next one (vl-convert does)."""
         self.entry = entry
+        self.replace_on_error = replace_on_error
         self.size = max(1, size)
         self.memory_bytes = memory_bytes
         self.start_timeout = start_timeout
@@ -160,7 +164,7 @@ class WorkerPool:
             if kind == "ok":
                 healthy = True
                 return value
-            healthy = kind == "error"  # after "fatal" the worker exits: replace it
+            healthy = kind == "error" and not self.replace_on_error  # after "fatal" the worker exits
             raise TaskFailed(value[0], value[1], value[2])
         except (EOFError, OSError, ConnectionError):
             worker.process.join(timeout=1)

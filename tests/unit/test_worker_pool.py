@@ -1,0 +1,68 @@
+"""The supervised worker pool: a task that crashes, hangs or exhausts memory fails alone; the pool heals."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from convoinsight.workers.pool import TaskFailed, WorkerCrashed, WorkerPool, WorkerTimeout
+
+ENTRY = "tests.support.pool_tasks:run"
+
+
+@pytest.fixture
+def pool():
+    pool = WorkerPool(ENTRY, 2, memory_bytes=512 * 1024 * 1024)
+    yield pool
+    pool.close()
+
+
+def test_results_come_back_and_workers_are_reused(pool):
+    first = pool.run({"kind": "echo", "value": [1, "a"]}, 10)
+    second = pool.run({"kind": "echo", "value": None}, 10)
+    assert first["value"] == [1, "a"] and second["pid"] == first["pid"]  # the idle worker is reused
+
+
+def test_an_exception_in_the_task_is_reported_and_the_worker_stays(pool):
+    pid = pool.run({"kind": "echo"}, 10)["pid"]
+    with pytest.raises(TaskFailed) as failed:
+        pool.run({"kind": "raise"}, 10)
+    assert failed.value.kind == "ValueError" and failed.value.message == "bad input"
+    assert pool.run({"kind": "echo"}, 10)["pid"] == pid and pool.restarts == 0
+
+
+@pytest.mark.parametrize(("kind", "error", "words"), [
+    ("segfault", WorkerCrashed, "SIGSEGV"),
+    ("hang", WorkerTimeout, "limit"),
+    ("hog", TaskFailed, "MemoryError"),
+    ("panic", TaskFailed, "SystemExit"),
+])
+def test_a_misbehaving_task_fails_alone_and_the_pool_heals(pool, kind, error, words):
+    pid = pool.run({"kind": "echo"}, 10)["pid"]
+    with pytest.raises(error) as caught:
+        pool.run({"kind": kind}, 2)
+    assert words in str(caught.value) or words == getattr(caught.value, "kind", "")
+    after = pool.run({"kind": "echo", "value": 7}, 10)
+    assert after["value"] == 7
+    if kind != "hog":  # a MemoryError is an ordinary exception: the worker survives it
+        assert after["pid"] != pid and pool.restarts >= 1
+
+
+def test_other_requests_are_served_while_one_task_hangs(pool):
+    hung = threading.Thread(target=lambda: pytest.raises(WorkerTimeout, pool.run, {"kind": "hang"}, 3))
+    hung.start()
+    served = [pool.run({"kind": "echo", "value": i}, 10)["value"] for i in range(20)]
+    hung.join()
+    assert served == list(range(20))
+
+
+def test_replace_on_error_gives_every_task_after_a_failure_a_fresh_worker():
+    pool = WorkerPool(ENTRY, 1, replace_on_error=True)
+    try:
+        pid = pool.run({"kind": "echo"}, 10)["pid"]
+        with pytest.raises(TaskFailed):
+            pool.run({"kind": "raise"}, 10)
+        assert pool.run({"kind": "echo"}, 10)["pid"] != pid
+    finally:
+        pool.close()
