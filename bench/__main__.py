@@ -11,12 +11,12 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def main() -> int:
-    from bench import datasets, grounding, jobs, pipeline, sql_engine, web_stack
+    from bench import charts_render, datasets, grounding, ingest, jobs, pipeline, sql_engine, web_stack
 
     wanted = set(sys.argv[1:])
     results = {}
     suites = (("sql_engine", sql_engine), ("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding),
-              ("web_stack", web_stack), ("jobs", jobs))
+              ("web_stack", web_stack), ("jobs", jobs), ("charts_render", charts_render), ("ingest", ingest))
     for name, module in suites:
         if wanted and name not in wanted:
             continue

@@ -50,9 +50,14 @@ def main() -> int:
     load_settings()  # fail fast, before starting anything, on a bad setting
     with ExitStack() as stack:
         start_backing(stack, state_dir)
-        from local_emulator.server import build_app, function_names
+        from local_emulator.server import JsonErrorRequestHandler, build_app, function_names
 
-        server = make_server("127.0.0.1", port, build_app(), threaded=True)
+        server = make_server("127.0.0.1", port, build_app(), threaded=True, request_handler=JsonErrorRequestHandler)
+        from convoinsight.services import get_services
+        from convoinsight.settings import get_settings
+
+        if get_settings().queue_backend == "inprocess":
+            get_services(get_settings()).queue  # noqa: B018 - replays stage tasks a previous run left queued
         stop = threading.Event()
 
         def shutdown(signum, _frame):

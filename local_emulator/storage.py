@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
@@ -23,6 +25,7 @@ from convoinsight.storage.local_signing import signing_key, verify
 log = logging.getLogger("local_emulator.storage")
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 _REDELIVERIES = 5
+_CHUNK = 1024 * 1024
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -55,9 +58,18 @@ class LocalStorage:
                                                     "differs from the signed one")
         if (request.content_length or 0) > settings.max_signed_upload_bytes:
             return _error(413, "file_too_large", f"the limit is {settings.max_signed_upload_bytes:,} bytes")
-        data = request.get_data()
-        get_services(settings).blobs.put(path, data, content_type)
-        event = {"bucket": "local", "name": path, "size": str(len(data)), "contentType": content_type,
+        # Streamed to a temporary file, then into the store: a 1 GB upload is never held in memory.
+        limit = settings.max_signed_upload_bytes
+        with tempfile.TemporaryDirectory(prefix="convoinsight-put-") as folder:
+            spooled, size = Path(folder) / "object", 0
+            with open(spooled, "wb") as out:
+                while chunk := request.stream.read(_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        return _error(413, "file_too_large", f"the limit is {limit:,} bytes")
+                    out.write(chunk)
+            get_services(settings).blobs.put_file(path, spooled, content_type)
+        event = {"bucket": "local", "name": path, "size": str(size), "contentType": content_type,
                  "generation": str(time.time_ns())}
         threading.Thread(target=self._deliver, args=(event,), daemon=True, name="finalize-event").start()
         return Response(status=200)

@@ -3,6 +3,9 @@
 import functions_framework
 
 from convoinsight.api.health import app
+from convoinsight.web.framework import start_function
+
+start_function()  # at cold start: refuse bad settings; Flask's own errors in the JSON error shape
 
 
 @functions_framework.http

@@ -7,6 +7,7 @@ object; tests build their own with ``Services(settings)``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -68,6 +69,16 @@ class Services:
                 )
             return self._redis
 
+    def queue_stack(self) -> str:
+        """The local stack's name for the queue journal: its state folder (survives restarts, differs per stack)."""
+        return hashlib.sha256(str(self.settings.local_state_dir.resolve()).encode()).hexdigest()[:16]
+
+    def _make_documents_once(self):
+        # Called under self._lock (from the queue property): build the store without re-taking the lock.
+        if self._documents is None:
+            self._documents = self._make_documents()
+        return self._documents
+
     @property
     def queue(self):
         """The stage queue of async jobs, per the QUEUE_BACKEND preset."""
@@ -80,12 +91,18 @@ class Services:
         backend = self.settings.queue_backend
         if backend == "inprocess":
             from convoinsight.jobs.inprocess import InProcessQueue
-            from convoinsight.jobs.service import handle_task
+            from convoinsight.jobs.service import drop_task, handle_task
             from convoinsight.llm.prompts import prompt_store
 
             prompts = prompt_store(self.settings.prompts_dir)
-            return InProcessQueue(lambda body, retry: handle_task(self, prompts, body)[0],
-                                  workers=self.settings.queue_workers)
+            queue = InProcessQueue(lambda body, retry: handle_task(self, prompts, body)[0],
+                                   workers=self.settings.queue_workers, journal=self._make_documents_once(),
+                                   stack=self.queue_stack(),
+                                   max_age=self.settings.job_timeout_seconds,
+                                   on_drop=lambda body: drop_task(self, body))
+            # Tasks a previous process left queued (a crash, a restart of the stack) run again now.
+            threading.Thread(target=queue.recover, daemon=True, name="queue-recover").start()
+            return queue
         if backend == "cloudtasks":
             from convoinsight.jobs.cloudtasks import CloudTasksQueue
 

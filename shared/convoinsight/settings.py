@@ -69,6 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LLM_BREAKER_COOLDOWN_SECONDS", "30", "How long an open breaker skips its model before a trial call."),
     Setting("DAILY_TOKEN_BUDGET", "2000000", "Model tokens one user may spend per UTC day; past it questions get "
             "429 until midnight. 0 disables the budget."),
+    Setting("BUDGET_FAIL_OPEN", "false", "Spend is kept in the document store with Redis as its fast path; when "
+            "neither can be read, `false` refuses questions (503 `budget_unavailable`), `true` lets them through."),
     Setting("RATE_LIMIT_ENABLED", "true", "Limit requests per user (per address before sign-in) in Redis "
             "(`true`/`false`). Limited responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and "
             "`X-RateLimit-Reset` (seconds until the oldest counted request leaves the window); 429 adds "
@@ -79,11 +81,26 @@ SETTINGS: tuple[Setting, ...] = (
             "address."),
     Setting("RATE_LIMIT_FAIL_OPEN", "true", "With Redis unreachable, `true` lets requests through (logged and "
             "counted), `false` refuses them with 503 and `Retry-After`."),
+    Setting("TRUSTED_PROXY_HOPS", "0", "Proxies in front of the functions that append the caller's address to "
+            "`X-Forwarded-For`: per-address limits use the address that many entries from the right, and `0` "
+            "uses the connection's own peer (the header is ignored). `1` on Cloud Run / Cloud Functions URLs, "
+            "where Google's front end appends it (Terraform sets 1); `2` behind an external Application Load "
+            "Balancer as well. Entries further left come from the client and are never trusted."),
     Setting("MAX_UPLOAD_BYTES", str(32 * 1024 * 1024), "Largest dataset upload accepted over HTTP, in bytes."),
     Setting("MAX_SIGNED_UPLOAD_BYTES", str(1024 * 1024 * 1024), "Largest file accepted through a signed upload URL "
             "(registered by the `ingest` function), in bytes."),
     Setting("MAX_DATASET_ROWS", "5000000", "Most rows a dataset may have; larger files are refused with 413."),
     Setting("MAX_DATASET_COLUMNS", "1000", "Most columns a dataset may have; wider files are refused with 413."),
+    Setting("MAX_NESTING_DEPTH", "32", "Most levels of nested lists and objects a cell may have (JSON, NDJSON, "
+            "Parquet), checked before any parser reads the file; deeper files are refused with 422 `too_deep`. "
+            "1 to 64."),
+    Setting("INGEST_TIMEOUT_SECONDS", "300", "Time limit of reading one upload into its canonical Parquet file in "
+            "an ingest worker; past it the worker is killed and replaced, and the upload gets 413 "
+            "`file_too_complex`."),
+    Setting("INGEST_MEMORY_MB", "1024", "Memory one ingest worker process may commit (its data-segment limit, "
+            "RLIMIT_DATA); past it the upload gets 413 `file_too_complex` and the worker is replaced. At least 256."),
+    Setting("INGEST_WORKERS", "1", "Ingest worker processes per instance; more uploads at once wait for a free "
+            "worker (up to 30 s, then 503 `ingest_busy` with `Retry-After`)."),
     Setting("SIGNED_URL_SECONDS", "900", "Lifetime of signed upload URLs, in seconds."),
     Setting("TASKS_LOCATION", "", "Region of the Cloud Tasks queue (required with QUEUE_BACKEND=cloudtasks)."),
     Setting("TASKS_QUEUE", "convoinsight-pipeline", "Cloud Tasks queue that carries pipeline stages."),
@@ -99,6 +116,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("QUEUE_WORKERS", "32", "Worker threads of the in-process stage queue (local mode); stages mostly "
             "wait on models, so more workers than cores is right."),
     Setting("JOB_MAX_ATTEMPTS", "3", "Attempts one stage of an async job gets before the job fails."),
+    Setting("JOB_TIMEOUT_SECONDS", "1800", "How long an async job may take: a stage task still failing after this "
+            "is dropped, and a job past it with no stage running is reported `failed` (`job_timed_out`)."),
     Setting("STAGE_LEASE_SECONDS", "300", "How long a worker owns a running stage; a stage still leased by a "
             "worker that died is taken over after this."),
     Setting("MAX_RESULT_ROWS", "1000", "Rows of a query result returned and charted; more sets `truncated`."),
@@ -118,6 +137,15 @@ SETTINGS: tuple[Setting, ...] = (
             "a free worker (at most the time limit)."),
     Setting("SQL_WORKER_MEMORY_MB", "2048", "Address-space limit of one engine worker process (engine, Arrow "
             "buffers and Python); a worker past it ends its query with an error and is replaced."),
+    Setting("CHART_RENDER_TIMEOUT_SECONDS", "5", "Time limit of rendering one chart image (SVG, or PNG from it) in "
+            "a render worker; past it the worker is killed and replaced, and the image request gets 422 "
+            "`chart_render_timeout`."),
+    Setting("CHART_RENDER_MEMORY_MB", "1024", "Memory one render worker process may commit (its data-segment "
+            "limit, RLIMIT_DATA: V8 reserves far more address space than it uses); at least 768. A render past it "
+            "ends with 422 `chart_render_crashed` and the worker is replaced."),
+    Setting("CHART_RENDER_WORKERS", "1", "Render worker processes per instance, started on the first image "
+            "request; more renders at once wait for a free worker (at most the time limit, then 503 "
+            "`chart_render_busy`)."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
 )
@@ -160,13 +188,19 @@ class Settings:
     llm_breaker_threshold: int
     llm_breaker_cooldown_seconds: int
     daily_token_budget: int
+    budget_fail_open: bool
     rate_limit_enabled: bool
     rate_limits: tuple[tuple[str, int, int], ...]  # (class, requests, window seconds); a tuple keeps Settings hashable
     rate_limit_fail_open: bool
+    trusted_proxy_hops: int
     max_upload_bytes: int
     max_signed_upload_bytes: int
     max_dataset_rows: int
     max_dataset_columns: int
+    max_nesting_depth: int
+    ingest_timeout_seconds: float
+    ingest_memory_mb: int
+    ingest_workers: int
     signed_url_seconds: int
     tasks_location: str
     tasks_queue: str
@@ -177,6 +211,7 @@ class Settings:
     tasks_dispatch_deadline_seconds: int
     queue_workers: int
     job_max_attempts: int
+    job_timeout_seconds: int
     stage_lease_seconds: int
     max_result_rows: int
     max_result_bytes: int
@@ -188,6 +223,9 @@ class Settings:
     sql_threads: int
     sql_workers: int
     sql_worker_memory_mb: int
+    chart_render_timeout_seconds: float
+    chart_render_memory_mb: int
+    chart_render_workers: int
     port: int
     log_level: str
 
@@ -218,13 +256,15 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def _int(name: str, raw: str, minimum: int = 0) -> int:
+def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}")
     return value
 
 
@@ -265,13 +305,31 @@ def _rate_limits(raw: str) -> tuple[tuple[str, int, int], ...]:
     return tuple((cls, *given.get(cls, limit)) for cls, limit in defaults.items())
 
 
+def _refuse_local_defaults_on_google_cloud(env: Mapping[str, str]) -> None:
+    """Cloud Run and Cloud Functions (gen2) set K_SERVICE. There the defaults (local mode, identity taken from
+    the X-User-Id header) would let anyone act as anyone: refuse to start until the mode is chosen."""
+    service = env.get("K_SERVICE", "").strip()
+    if not service:
+        return
+    unset = [name for name in ("DEPLOYMENT_MODE", "AUTH_MODE") if not env.get(name, "").strip()]
+    if unset:
+        raise ConfigError(f"running on Google Cloud (K_SERVICE={service!r}) with {' and '.join(unset)} unset, whose "
+                          "defaults are local mode trusting the X-User-Id header: set DEPLOYMENT_MODE=cloud (or "
+                          "hybrid) and AUTH_MODE=firebase or AUTH_MODE=apikey")
+    if env["AUTH_MODE"].strip().lower() == "dev":
+        raise ConfigError(f"AUTH_MODE=dev trusts the X-User-Id header and is refused on Google Cloud (K_SERVICE="
+                          f"{service!r}); set AUTH_MODE=firebase or AUTH_MODE=apikey")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting from ``env`` (default ``os.environ``), falling back to defaults.
 
     Raises ConfigError naming the setting when a value is invalid or when the
-    combination is unsafe (``AUTH_MODE=dev`` outside local mode).
+    combination is unsafe (``AUTH_MODE=dev`` outside local mode, or on Cloud Run / Cloud Functions, which
+    set ``K_SERVICE``, with ``DEPLOYMENT_MODE`` or ``AUTH_MODE`` left to their local defaults).
     """
     env = os.environ if env is None else env
+    _refuse_local_defaults_on_google_cloud(env)
     raw: dict[str, str] = {}
     for s in SETTINGS:
         value = env.get(s.name, s.default).strip()
@@ -325,13 +383,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_breaker_threshold=_int("LLM_BREAKER_THRESHOLD", raw["LLM_BREAKER_THRESHOLD"], 0),
         llm_breaker_cooldown_seconds=_int("LLM_BREAKER_COOLDOWN_SECONDS", raw["LLM_BREAKER_COOLDOWN_SECONDS"], 1),
         daily_token_budget=_int("DAILY_TOKEN_BUDGET", raw["DAILY_TOKEN_BUDGET"], 0),
+        budget_fail_open=_bool("BUDGET_FAIL_OPEN", raw["BUDGET_FAIL_OPEN"]),
         rate_limit_enabled=_bool("RATE_LIMIT_ENABLED", raw["RATE_LIMIT_ENABLED"]),
         rate_limits=_rate_limits(raw["RATE_LIMITS"]),
         rate_limit_fail_open=_bool("RATE_LIMIT_FAIL_OPEN", raw["RATE_LIMIT_FAIL_OPEN"]),
+        trusted_proxy_hops=_int("TRUSTED_PROXY_HOPS", raw["TRUSTED_PROXY_HOPS"], 0),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", raw["MAX_UPLOAD_BYTES"], 1),
         max_signed_upload_bytes=_int("MAX_SIGNED_UPLOAD_BYTES", raw["MAX_SIGNED_UPLOAD_BYTES"], 1),
         max_dataset_rows=_int("MAX_DATASET_ROWS", raw["MAX_DATASET_ROWS"], 1),
         max_dataset_columns=_int("MAX_DATASET_COLUMNS", raw["MAX_DATASET_COLUMNS"], 1),
+        max_nesting_depth=_int("MAX_NESTING_DEPTH", raw["MAX_NESTING_DEPTH"], 1, 64),
+        ingest_timeout_seconds=_positive("INGEST_TIMEOUT_SECONDS", raw["INGEST_TIMEOUT_SECONDS"]),
+        ingest_memory_mb=_int("INGEST_MEMORY_MB", raw["INGEST_MEMORY_MB"], 256),
+        ingest_workers=_int("INGEST_WORKERS", raw["INGEST_WORKERS"], 1),
         signed_url_seconds=_int("SIGNED_URL_SECONDS", raw["SIGNED_URL_SECONDS"], 60),
         tasks_location=raw["TASKS_LOCATION"],
         tasks_queue=raw["TASKS_QUEUE"],
@@ -343,6 +407,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                              raw["TASKS_DISPATCH_DEADLINE_SECONDS"], 15),
         queue_workers=_int("QUEUE_WORKERS", raw["QUEUE_WORKERS"], 1),
         job_max_attempts=_int("JOB_MAX_ATTEMPTS", raw["JOB_MAX_ATTEMPTS"], 1),
+        job_timeout_seconds=_int("JOB_TIMEOUT_SECONDS", raw["JOB_TIMEOUT_SECONDS"], 1),
         stage_lease_seconds=_int("STAGE_LEASE_SECONDS", raw["STAGE_LEASE_SECONDS"], 1),
         max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
         max_result_bytes=_int("MAX_RESULT_BYTES", raw["MAX_RESULT_BYTES"], 1024),
@@ -354,6 +419,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sql_threads=_int("SQL_THREADS", raw["SQL_THREADS"], 1),
         sql_workers=_int("SQL_WORKERS", raw["SQL_WORKERS"], 1),
         sql_worker_memory_mb=_int("SQL_WORKER_MEMORY_MB", raw["SQL_WORKER_MEMORY_MB"], 256),
+        chart_render_timeout_seconds=_positive("CHART_RENDER_TIMEOUT_SECONDS", raw["CHART_RENDER_TIMEOUT_SECONDS"]),
+        chart_render_memory_mb=_int("CHART_RENDER_MEMORY_MB", raw["CHART_RENDER_MEMORY_MB"], 768),
+        chart_render_workers=_int("CHART_RENDER_WORKERS", raw["CHART_RENDER_WORKERS"], 1),
         port=_int("PORT", raw["PORT"], 1),
         log_level=raw["LOG_LEVEL"].upper(),
     )

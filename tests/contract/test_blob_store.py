@@ -52,3 +52,20 @@ def test_move_renames_within_the_store(blobs, tenant):
     assert blobs.exists(f"{tenant}/in/x.csv") is False
     with pytest.raises(NotFound):
         blobs.move(f"{tenant}/in/x.csv", f"{tenant}/out/again.csv")
+
+
+def test_files_stream_in_and_out(blobs, tenant, tmp_path):
+    """Large uploads and canonical Parquet files travel as local files, never as one bytes object."""
+    source = tmp_path / "source.bin"
+    payload = bytes(range(256)) * 40_000 + b"tail"  # ~10 MB: several chunks whatever the backend's chunk size
+    source.write_bytes(payload)
+    path = f"{tenant}/d/big.bin"
+    blobs.put_file(path, source, "application/octet-stream")
+    assert blobs.exists(path) and blobs.get(path) == payload
+    target = tmp_path / "copy.bin"
+    blobs.get_file(path, target)
+    assert target.read_bytes() == payload
+    blobs.put_file(path, tmp_path / "source.bin")  # overwrite
+    with pytest.raises(NotFound):
+        blobs.get_file(f"{tenant}/d/missing.bin", tmp_path / "missing.bin")
+    assert not (tmp_path / "missing.bin").exists()

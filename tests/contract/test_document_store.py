@@ -29,6 +29,41 @@ def test_create_refuses_an_existing_id(documents, tenant):
     assert documents.get(col, "a") == {"v": 1}
 
 
+def test_put_many_writes_every_document_or_none(documents, tenant):
+    a, b = f"{tenant}/turns", f"{tenant}/sessions"
+    documents.put(a, "old", {"v": 0})
+    documents.put_many([(a, "old", {"v": 1}), (a, "new", {"v": 2, "rows": [[1, "x"]]}), (b, "s", {"n": 2}),
+                        (a, "new", {"v": 3})])  # the same key twice: the last one is kept
+    assert documents.get(a, "old") == {"v": 1} and documents.get(a, "new") == {"v": 3}
+    assert documents.get(b, "s") == {"n": 2}
+    # One document that cannot be stored, anywhere in the batch: nothing of it is written.
+    for bad in ({"text": "a\x00b"}, {"k\x00": 1}, {"nested": [{"deep": "\x00"}]}):
+        with pytest.raises(ValueError):
+            documents.put_many([(a, "x1", {"v": 9}), (b, "s", {"n": 9}), (a, "x2", bad)])
+        assert documents.get(a, "x1") is None and documents.get(b, "s") == {"n": 2}
+    with pytest.raises(ValueError):
+        documents.put_many([(a, f"d{i}", {"i": i}) for i in range(501)])
+    assert documents.get(a, "d0") is None
+    documents.put_many([])
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\x00"])
+def test_nul_is_refused_by_every_write_and_nothing_is_stored(documents, tenant, value):
+    # PostgreSQL cannot hold U+0000 in text or JSONB; both stores refuse it alike (ValueError, not a crash).
+    col = f"{tenant}/things"
+    for data in ({"text": value}, {value: 1}, {"list": ["ok", value]}, {"n": {"deep": value}}):
+        for write in (lambda d: documents.put(col, "a", d), lambda d: documents.create(col, "a", d),
+                      lambda d: documents.put_if_newer(col, "a", {**d, "v": 1}, "v")):
+            with pytest.raises(ValueError):
+                write(data)
+        assert documents.get(col, "a") is None
+    with pytest.raises(ValueError):
+        documents.put(col, f"id{value}", {"v": 1})
+    with pytest.raises(ValueError):
+        documents.list(col, where={"text": value})
+    assert documents.list(col) == []
+
+
 def test_concurrent_creates_of_one_id_let_exactly_one_win(documents, tenant):
     col = f"{tenant}/claims"
     wins, barrier = [], threading.Barrier(8)
@@ -188,3 +223,17 @@ def test_stage_leases_are_exclusive_until_they_expire_then_taken_over_once(docum
     for t in threads:
         t.join()
     assert len(winners) == 1 and winners[0][1] == 2  # exactly one take-over, the second attempt
+
+
+def test_increment_creates_then_adds_atomically(documents, tenant):
+    from concurrent.futures import ThreadPoolExecutor
+
+    col = f"{tenant}/counters"
+    documents.increment(col, "day", "tokens", 5)
+    assert documents.get(col, "day") == {"tokens": 5}
+    documents.put(col, "other", {"tokens": 1, "note": "kept"})
+    documents.increment(col, "other", "tokens", 2)
+    assert documents.get(col, "other") == {"tokens": 3, "note": "kept"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: documents.increment(col, "day", "tokens", 10), range(40)))
+    assert documents.get(col, "day")["tokens"] == 405  # no lost update

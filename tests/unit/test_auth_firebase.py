@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -89,12 +90,44 @@ BAD_TOKENS = {
     "path_in_sub": (lambda m, u: m.token(u, sub="../other-tenant"), "invalid_subject"),
     "no_exp": (lambda m, u: m.token(u, exp=None), "malformed_token"),
     "string_exp": (lambda m, u: m.token(u, exp="tomorrow"), "malformed_token"),
+    "no_iat": (lambda m, u: m.token(u, iat=None), "malformed_token"),
+    "string_iat": (lambda m, u: m.token(u, iat=str(int(time.time()))), "malformed_token"),
+    "bool_exp": (lambda m, u: m.token(u, exp=True), "malformed_token"),
     "two_segments": (lambda m, u: ".".join(m.token(u).split(".")[:2]), "malformed_token"),
     "not_base64": (lambda m, u: "!!!.???.***", "malformed_token"),
     "not_json": (lambda m, u: f"{b64(b'not json')}.{b64(b'{}')}.{b64(b'sig')}", "malformed_token"),
     "json_array_header": (lambda m, u: f"{b64json([1])}.{b64json({})}.{b64(b'sig')}", "malformed_token"),
     "an_api_key": (lambda m, u: "ci_0123456789abcdef_" + "a" * 43, "malformed_token"),
 }
+
+
+def _times(**claims):
+    """Token time claims relative to now; ``json.dumps`` writes NaN and Infinity as the bare words JSON lacks."""
+    now = int(time.time())
+    return {k: (v(now) if callable(v) else v) for k, v in claims.items()}
+
+
+# Correctly signed tokens whose times are not numbers a clock can compare, or not a Firebase token's lifetime.
+BAD_TIMES = {
+    "nan_exp": ({"exp": math.nan}, "malformed_token"),  # NaN compares false: it never "expired"
+    "infinite_exp": ({"exp": math.inf}, "malformed_token"),
+    "minus_infinite_exp": ({"exp": -math.inf}, "malformed_token"),
+    "nan_iat": ({"iat": math.nan}, "malformed_token"),
+    "infinite_iat": ({"iat": math.inf}, "malformed_token"),
+    "nan_auth_time": ({"auth_time": math.nan}, "malformed_token"),
+    "huge_int_exp": ({"exp": 10**30}, "malformed_token"),  # no clock reads that many seconds
+    "huge_float_exp": ({"exp": 1e300}, "malformed_token"),
+    "far_future_exp": ({"exp": lambda now: now + 10 * 365 * 86400}, "invalid_token_lifetime"),
+    "a_day_long": ({"iat": lambda now: now - 5, "exp": lambda now: now + 86400}, "invalid_token_lifetime"),
+    "exp_equals_iat": ({"iat": lambda now: now + 30, "exp": lambda now: now + 30}, "invalid_token_lifetime"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TIMES))
+def test_time_claims_must_be_finite_numbers_within_a_token_lifetime(firebase_env, minter, uid, case):
+    claims, code = BAD_TIMES[case]
+    token = minter.token(uid, **_times(**claims))
+    assert_error(function_client("auth").get("/me", headers=bearer(token)), 401, code)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_TOKENS))

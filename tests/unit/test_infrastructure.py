@@ -179,6 +179,8 @@ def test_function_environment_uses_setting_names_only(env):
     assert names <= SETTING_NAMES, f"not settings: {sorted(names - SETTING_NAMES)}"
 
     assert _unq(base["DEPLOYMENT_MODE"]) == "cloud"
+    # Google's front end appends the caller's address to X-Forwarded-For: exactly one trusted hop.
+    assert _unq(base["TRUSTED_PROXY_HOPS"]) == "1"
     assert _default(root / "variables.tf", "auth_mode") == "firebase"
     assert _default(STACK / "variables.tf", "auth_mode") == "firebase"
     for required in ("GCP_PROJECT_ID", "GCS_BUCKET", "REDIS_URL", "TASKS_LOCATION", "TASKS_QUEUE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 import tempfile
 import time
@@ -67,17 +68,18 @@ def test_each_route_counts_in_its_class(local_env, user_id):
     assert listing.status_code == 200 and listing.headers["X-RateLimit-Limit"] == "200"
 
 
-def test_unauthenticated_routes_are_keyed_by_the_first_forwarded_address(local_env):
-    configure(RATE_LIMITS="default=2/minute")
+def test_unauthenticated_routes_are_keyed_by_the_trusted_forwarded_address(local_env):
+    # Behind Google's front end (TRUSTED_PROXY_HOPS=1) the caller is the entry it appended: the last one.
+    configure(RATE_LIMITS="default=2/minute", TRUSTED_PROXY_HOPS="1")
     health = function_client("health")
     address = an_address()
-    via = {"X-Forwarded-For": f"{address}, 10.0.0.1"}  # Google's front end puts the caller first
+    via = {"X-Forwarded-For": f"10.0.0.1, {address}"}  # whatever the client sent, then the front end's entry
     assert [health.get("/", headers=via).status_code for _ in range(3)] == [200, 200, 429]
-    other_proxy = health.get("/", headers={"X-Forwarded-For": f"{address}, 10.9.9.9"})
-    assert other_proxy.status_code == 429  # same caller behind another hop: same budget
+    spoofed = health.get("/", headers={"X-Forwarded-For": f"{an_address()}, {address}"})
+    assert spoofed.status_code == 429  # a made-up address on the left changes nothing
     assert health.get("/", headers={"X-Forwarded-For": an_address()}).status_code == 200
     redis = get_services(get_settings()).redis
-    assert redis.zcard(f"ci:v1:rl:default:ip:{address}") == 2
+    assert redis.zcard(f"ci:v1:rl:default:ip:{ipaddress.ip_address(address)}") == 2  # keyed in canonical form
     for path in ("/live", "/ready"):  # probes are exempt: never refused, no headers
         for _ in range(3):
             resp = health.get(path, headers=via)
@@ -85,12 +87,12 @@ def test_unauthenticated_routes_are_keyed_by_the_first_forwarded_address(local_e
 
 
 def test_failed_sign_ins_are_limited_per_address(local_env):
-    configure(RATE_LIMITS="auth=2/minute")
-    client = function_client("datasets")
-    via = {"X-Forwarded-For": an_address()}
-    statuses = [client.get("/", headers=via).status_code for _ in range(3)]
+    configure(RATE_LIMITS="auth=2/minute")  # no trusted proxy: the socket peer, whatever X-Forwarded-For says
+    client, peer = function_client("datasets"), an_address()
+    statuses = [client.get("/", headers={"X-Forwarded-For": an_address()}, environ_base={"REMOTE_ADDR": peer})
+                .status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
-    assert client.get("/", headers={"X-Forwarded-For": an_address()}).status_code == 401
+    assert client.get("/", environ_base={"REMOTE_ADDR": an_address()}).status_code == 401
 
 
 def test_redis_down_fail_open_serves_and_counts(local_env, user_id):

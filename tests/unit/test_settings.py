@@ -37,9 +37,31 @@ def test_dev_auth_is_refused_outside_local_mode():
         load_settings({"DEPLOYMENT_MODE": "cloud"})
 
 
+@pytest.mark.parametrize(("env", "named"), [
+    ({}, ("DEPLOYMENT_MODE", "AUTH_MODE")),
+    ({"DEPLOYMENT_MODE": "cloud"}, ("AUTH_MODE",)),
+    ({"AUTH_MODE": "apikey"}, ("DEPLOYMENT_MODE",)),
+    ({"DEPLOYMENT_MODE": " ", "AUTH_MODE": "apikey"}, ("DEPLOYMENT_MODE",)),  # blank is unset
+    ({"DEPLOYMENT_MODE": "local", "AUTH_MODE": "dev"}, ("AUTH_MODE=dev",)),  # said out loud: still a header
+])
+def test_on_cloud_run_the_local_defaults_are_refused(env, named):
+    # Cloud Run and Cloud Functions (gen2) set K_SERVICE; the defaults would trust X-User-Id there.
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"K_SERVICE": "convoinsight-queries", **env})
+    assert all(name in caught.value.message for name in named) and "K_SERVICE" in caught.value.message
+    chosen = load_settings({"K_SERVICE": "convoinsight-queries", "DEPLOYMENT_MODE": "cloud", "AUTH_MODE": "apikey"})
+    assert (chosen.deployment_mode, chosen.auth_mode) == ("cloud", "apikey")
+
+
+@pytest.mark.parametrize(("raw", "hops"), [(None, 0), ("1", 1), ("2", 2)])
+def test_trusted_proxy_hops_default_to_none(raw, hops):
+    assert load_settings({} if raw is None else {"TRUSTED_PROXY_HOPS": raw}).trusted_proxy_hops == hops
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("DEPLOYMENT_MODE", "mars"), ("CACHE_ENABLED", "maybe"), ("MAX_UPLOAD_BYTES", "lots"),
     ("MAX_UPLOAD_BYTES", "0"), ("LLM_TIMEOUT_SECONDS", "soon"), ("AUTH_MODE", "none"),
+    ("TRUSTED_PROXY_HOPS", "-1"), ("TRUSTED_PROXY_HOPS", "one"),
 ])
 def test_bad_values_name_the_setting(name, value):
     with pytest.raises(ConfigError, match=name):

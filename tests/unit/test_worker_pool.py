@@ -50,7 +50,11 @@ def test_a_misbehaving_task_fails_alone_and_the_pool_heals(pool, kind, error, wo
 
 
 def test_other_requests_are_served_while_one_task_hangs(pool):
-    hung = threading.Thread(target=lambda: pytest.raises(WorkerTimeout, pool.run, {"kind": "hang"}, 3))
+    def hang() -> None:
+        with pytest.raises(WorkerTimeout):
+            pool.run({"kind": "hang"}, 3)
+
+    hung = threading.Thread(target=hang)
     hung.start()
     served = [pool.run({"kind": "echo", "value": i}, 10)["value"] for i in range(20)]
     hung.join()

@@ -41,7 +41,7 @@ def me(ctx: RequestContext):
 
 @app.route("POST", "/keys")
 def issue_key(ctx: RequestContext):
-    body = validated(IssueKey, json_body(ctx.request) if ctx.request.data else {})
+    body = validated(IssueKey, json_body(ctx.request, optional=True))
     owner = _user(body.user_id) if body.user_id else ctx.user_id
     role = body.role
     if (owner != ctx.user_id or role != "user") and ctx.identity.role != "admin":

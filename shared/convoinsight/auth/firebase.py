@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from typing import Any
 
@@ -24,6 +25,8 @@ from convoinsight.web.auth import check_user_id
 # Clocks of Google's token service and of our instances differ slightly; a minute is the usual allowance.
 CLOCK_SKEW_SECONDS = 60
 ISSUER_PREFIX = "https://securetoken.google.com/"
+# Firebase ID tokens live exactly one hour (exp = iat + 3600); a longer one was not minted by Firebase.
+MAX_LIFETIME_SECONDS = 3600
 
 
 def verify_id_token(token: str, settings: Settings, *, now: float | None = None) -> tuple[str, str]:
@@ -74,9 +77,15 @@ def _check_claims(claims: dict[str, Any], project: str, now: float) -> None:
         raise Unauthenticated(f"the token was not issued for project {project!r}", code="wrong_issuer")
     if claims.get("aud") != project:
         raise Unauthenticated(f"the token's audience is not project {project!r}", code="wrong_audience")
+    # Times are checked as numbers before any comparison: NaN compares false with everything, so an
+    # ``"exp": NaN`` would otherwise pass every "has it expired" test; Infinity would never expire.
     exp, iat, auth_time = claims.get("exp"), claims.get("iat"), claims.get("auth_time", claims.get("iat"))
-    if not all(_is_number(v) for v in (exp, iat, auth_time)):
-        raise Unauthenticated("the token lacks numeric exp and iat claims", code="malformed_token")
+    if not all(_is_time(v) for v in (exp, iat, auth_time)):
+        raise Unauthenticated("the token's exp, iat and auth_time claims must be finite, positive numbers of "
+                              "seconds", code="malformed_token")
+    if not iat < exp <= iat + MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS:
+        raise Unauthenticated("the token's lifetime is not that of a Firebase ID token (it expires at most an "
+                              "hour after it was issued)", code="invalid_token_lifetime")
     if now > exp + CLOCK_SKEW_SECONDS:
         raise Unauthenticated("the token has expired; refresh it and try again", code="token_expired")
     if iat > now + CLOCK_SKEW_SECONDS or auth_time > now + CLOCK_SKEW_SECONDS:
@@ -85,8 +94,11 @@ def _check_claims(claims: dict[str, Any], project: str, now: float) -> None:
         raise Unauthenticated("the token's subject is not a usable user id", code="invalid_subject")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _is_time(value: Any) -> bool:
+    """A finite, positive number of seconds since the epoch (a bool is an int in Python: refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0 < value < 2**53  # beyond 2**53 float seconds lose whole seconds
 
 
 def _role(claims: dict[str, Any]) -> str:

@@ -2,9 +2,11 @@
 
 The spec is untrusted: it must not load anything (no ``url`` anywhere; a
 remote ``data.url`` would also render empty), it must use only the result's
-columns, it must be a valid Vega-Lite spec (the official JSON schema), and
-whatever data it carries is replaced by the real rows, reduced when there are
-more than a chart can usefully show (see reduce.py; the chart then says so).
+columns, it must ask the renderer for nothing unbounded and run no code (the
+rendering policy, policy.py), it must be a valid Vega-Lite spec (the official
+JSON schema), and whatever data it carries is replaced by the real rows,
+reduced when there are more than a chart can usefully show (see reduce.py;
+the chart then says so).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from convoinsight.charts import notes, view
+from convoinsight.charts import notes, policy, view
+from convoinsight.charts.policy import MAX_SIZE_PX
 from convoinsight.charts.reduce import MAX_CATEGORIES, MAX_CHART_POINTS, reduce_rows
 from convoinsight.charts.schema import SCHEMA_URL, validate_spec
 
 _MARKS = {"bar", "line", "area", "point", "circle", "square", "tick", "rect", "arc", "rule", "text", "trail", "boxplot"}
-# A width or height beyond this is a mistake or an attack on the renderer (a PNG is width x height x scale²).
-MAX_SIZE_PX = 4000
+__all__ = ["MAX_SIZE_PX", "bind", "bind_data", "check_spec"]
 
 
 def check_spec(spec: Any, columns: set[str]) -> dict[str, Any]:
@@ -30,8 +32,6 @@ def check_spec(spec: Any, columns: set[str]) -> dict[str, Any]:
             raise ValueError("the spec may not load remote data or images")
         if key == "field" and isinstance(item, str) and item not in columns:
             raise ValueError(f"field {item!r} is not a column of the result")
-        if key in ("width", "height") and isinstance(item, int | float) and item > MAX_SIZE_PX:
-            raise ValueError(f"{key} {item} is larger than {MAX_SIZE_PX} pixels")
     mark = spec.get("mark")
     mark_type = mark.get("type") if isinstance(mark, dict) else mark
     if "layer" not in spec and mark_type not in _MARKS:
@@ -42,6 +42,8 @@ def check_spec(spec: Any, columns: set[str]) -> dict[str, Any]:
     if any(key in ("data", "datasets") for key, _ in view.walk(clean)):
         # A layer or lookup with its own values would draw numbers that are not in the result.
         raise ValueError("only the top level may have data, and the server binds it")
+    # Sizes, counts, transforms and expressions: what the renderer would be asked to do (policy.py).
+    policy.check(clean)
     # The cheap checks first: the schema check costs about a millisecond, and its messages are vaguer.
     validate_spec(clean)
     # Say which Vega-Lite the spec was checked against, and is rendered with (the model may claim v5).

@@ -1,6 +1,6 @@
 """A tenant's stored charts: list, read, image, delete.
 
-Charts are written by the ask use case (``sessions.store.save_chart``) in the tenant's collection
+Charts are written by the ask use case with their turn (``sessions.store.chart_write``) in the tenant's collection
 ``tenants/<uid>/charts``; every call here names the tenant, so another tenant's chart id is simply
 not found (404, never 403).
 """
@@ -54,7 +54,8 @@ def list_charts(services: Services, user_id: str, limit: int) -> list[dict[str, 
 
 
 def chart_image(services: Services, user_id: str, chart_id: str, fmt: str, scale: int) -> bytes:
-    return render.image(services.blobs, user_id, get_chart(services, user_id, chart_id), fmt, scale)
+    return render.image(services.blobs, user_id, get_chart(services, user_id, chart_id), fmt, scale,
+                        settings=services.settings)
 
 
 def delete_chart(services: Services, user_id: str, chart_id: str) -> dict[str, Any]:

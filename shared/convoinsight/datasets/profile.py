@@ -2,6 +2,10 @@
 
 Agents read it to pick datasets and columns, so it stays small for wide
 tables: a fixed handful of facts per column and a few sample rows.
+
+At ingest the table is a lazy scan of the canonical Parquet file just written:
+every aggregate is one streaming query, the top values of every text column a
+second batch run together, so the table is never loaded whole.
 """
 
 from __future__ import annotations
@@ -48,8 +52,9 @@ def jsonable(value: Any, max_len: int | None = None) -> Any:
     return text if max_len is None or len(text) <= max_len else text[: max_len - 1] + "…"
 
 
-def profile_table(frame: pl.DataFrame, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    full = _profile(frame, labels or {}, TOP_VALUES, SAMPLE_ROWS, _STRING_LIMIT)
+def profile_table(frame: pl.DataFrame | pl.LazyFrame, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The profile of ``frame``: a DataFrame, or a LazyFrame (a scan of a file), computed without loading it."""
+    full = _profile(frame.lazy(), labels or {}, TOP_VALUES, SAMPLE_ROWS, _STRING_LIMIT)
     profile = full
     for top, samples, text in ((5, 3, 40), (3, 2, 24), (1, 1, 16), (0, 0, 16)):
         if len(json.dumps(profile, default=str)) <= PROFILE_BUDGET_BYTES:
@@ -73,15 +78,17 @@ def _trim(profile: dict[str, Any], top_n: int, sample_rows: int, text_limit: int
     return {**profile, "columns": columns, "sample_rows": samples}
 
 
-def _stats(frame: pl.DataFrame) -> dict[str, Any]:
-    """Every per-column aggregate in one lazy query, so Polars computes them in parallel in one pass.
+def _stats(frame: pl.LazyFrame, schema: pl.Schema) -> dict[str, Any]:
+    """The row count and every per-column aggregate in one lazy query, so Polars computes them in parallel in
+    one pass.
 
     Above ``EXACT_DISTINCT_ROWS`` rows distinct counts are HyperLogLog estimates (about 1% off): exact
     counting was a third of the ingest time of a million-row file, and prompts need only the magnitude.
     """
+    height = frame.select(pl.len()).collect().item()
     exprs = []
-    exact = frame.height <= EXACT_DISTINCT_ROWS
-    for name, dtype in frame.schema.items():
+    exact = height <= EXACT_DISTINCT_ROWS
+    for name, dtype in schema.items():
         kind = dtype_name(dtype)
         col = pl.col(name)
         distinct = col.n_unique() if exact else col.approx_n_unique()
@@ -90,23 +97,30 @@ def _stats(frame: pl.DataFrame) -> dict[str, Any]:
             exprs += [col.min().alias(f"{name}\x00min"), col.max().alias(f"{name}\x00max")]
         if kind in ("integer", "float"):
             exprs.append(col.mean().alias(f"{name}\x00mean"))
-    return frame.lazy().select(exprs).collect().row(0, named=True) if exprs else {}
+    stats = frame.select(exprs).collect(engine="streaming").row(0, named=True) if exprs else {}
+    return {**stats, "\x00rows": height}
 
 
-def _top_values(frame: pl.DataFrame, name: str, top_n: int, text_limit: int) -> list[dict[str, Any]]:
-    if top_n <= 0:
-        return []
+def _top_values(frame: pl.LazyFrame, names: list[str], top_n: int, text_limit: int) -> dict[str, list[dict[str, Any]]]:
+    if top_n <= 0 or not names:
+        return {name: [] for name in names}
     # group_by + top_k is about twice as fast as value_counts(sort=True) on a million rows.
-    counts = (frame.lazy().group_by(name).len().filter(pl.col(name).is_not_null())
-              .top_k(top_n, by="len").sort(["len", name], descending=[True, False]).collect())
-    return [{"value": jsonable(row[0], text_limit), "count": int(row[1])} for row in counts.iter_rows()]
+    queries = [frame.group_by(name).len().filter(pl.col(name).is_not_null())
+               .top_k(top_n, by="len").sort(["len", name], descending=[True, False]) for name in names]
+    results = pl.collect_all(queries, engine="streaming")
+    return {name: [{"value": jsonable(row[0], text_limit), "count": int(row[1])} for row in counts.iter_rows()]
+            for name, counts in zip(names, results, strict=True)}
 
 
-def _profile(frame: pl.DataFrame, labels: dict[str, str], top_n: int, sample_rows: int,
+def _profile(frame: pl.LazyFrame, labels: dict[str, str], top_n: int, sample_rows: int,
              text_limit: int) -> dict[str, Any]:
-    stats = _stats(frame)
+    schema = frame.collect_schema()
+    stats = _stats(frame, schema)
+    height = stats["\x00rows"]
+    tops = _top_values(frame, [n for n, d in schema.items() if dtype_name(d) in ("string", "boolean")], top_n,
+                       text_limit)
     columns = []
-    for name, dtype in frame.schema.items():
+    for name, dtype in schema.items():
         kind = dtype_name(dtype)
         mean = stats.get(f"{name}\x00mean")
         columns.append({
@@ -118,11 +132,12 @@ def _profile(frame: pl.DataFrame, labels: dict[str, str], top_n: int, sample_row
             "min": jsonable(stats.get(f"{name}\x00min")),
             "max": jsonable(stats.get(f"{name}\x00max")),
             "mean": round(mean, 4) if isinstance(mean, float) else jsonable(mean),
-            "top_values": _top_values(frame, name, top_n, text_limit) if kind in ("string", "boolean") else [],
+            "top_values": tops.get(name, []),
         })
+    head = frame.head(sample_rows).collect() if sample_rows else pl.DataFrame()
     return {
-        "rows": frame.height,
-        "distinct_is_estimate": frame.height > EXACT_DISTINCT_ROWS,
+        "rows": height,
+        "distinct_is_estimate": height > EXACT_DISTINCT_ROWS,
         "columns": columns,
-        "sample_rows": [[jsonable(v, text_limit) for v in row] for row in frame.head(sample_rows).iter_rows()],
+        "sample_rows": [[jsonable(v, text_limit) for v in row] for row in head.iter_rows()],
     }

@@ -13,27 +13,34 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 import polars as pl
 
-from convoinsight.datasets import paths
-from convoinsight.datasets.naming import check_dataset_name, check_domain, table_name, unique_identifiers
-from convoinsight.datasets.profile import jsonable, profile_table
-from convoinsight.datasets.readers import detect_format, read_table
+from convoinsight import nul
+from convoinsight.datasets import ingest, paths
+from convoinsight.datasets.naming import check_dataset_name, check_domain, table_name
+from convoinsight.datasets.profile import jsonable
+from convoinsight.datasets.readers import detect_format
 from convoinsight.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from convoinsight.services import Services
 
 _CLAIM_TRIES = 20
+_SPOOL_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Upload:
-    data: bytes
+    """An uploaded file: its content comes from exactly one of ``data``, ``path`` (a local file, e.g. a signed
+    upload's object) or ``stream`` (an HTTP body part, spooled to a temporary file, never read whole)."""
+
+    data: bytes | None
     filename: str
     name: str | None = None
     sheet: str | None = None
+    path: Path | None = None
+    stream: BinaryIO | None = None
 
 
 def now_iso() -> str:
@@ -49,34 +56,54 @@ def dataset_name_for(filename: str, name: str | None) -> str:
 
 def upload_dataset(services: Services, user_id: str, domain: str, upload: Upload) -> dict[str, Any]:
     """An upload over HTTP: the HTTP size limit, then registration."""
-    limit = services.settings.max_upload_bytes
-    if len(upload.data) > limit:
-        raise PayloadTooLarge(f"the file is larger than the {limit:,}-byte upload limit; "
-                              "use a signed upload URL (POST /{domain}/uploads) for large files",
-                              code="file_too_large")
-    return register(services, user_id, domain, upload)
+    return register(services, user_id, domain, upload, max_bytes=services.settings.max_upload_bytes)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the file is larger than the {limit:,}-byte upload limit; "
+                           "use a signed upload URL (POST /{domain}/uploads) for large files", code="file_too_large")
+
+
+def _spool(upload: Upload, target: Path, max_bytes: int | None) -> Path:
+    """The upload's content as a local file: its own path, or ``target`` written chunk by chunk."""
+    if upload.path is not None:
+        if max_bytes is not None and upload.path.stat().st_size > max_bytes:
+            raise _too_large(max_bytes)
+        return upload.path
+    stream = upload.stream if upload.stream is not None else io.BytesIO(upload.data or b"")
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := stream.read(_SPOOL_CHUNK):
+            written += len(chunk)
+            if max_bytes is not None and written > max_bytes:
+                raise _too_large(max_bytes)
+            out.write(chunk)
+    return target
 
 
 def register(services: Services, user_id: str, domain: str, upload: Upload, *,
-             source_blob: str | None = None) -> dict[str, Any]:
+             source_blob: str | None = None, max_bytes: int | None = None) -> dict[str, Any]:
     """Read, normalise, profile and store a file as the next version of a dataset.
+
+    The file is read in an ingest worker (``convoinsight.datasets.ingest``) before anything is
+    claimed or written: a file it refuses, or that kills it, leaves no trace.
 
     ``source_blob``: the file already sits in the blob store (a signed upload); it is moved into
     place as the version's original instead of being written again, and moved back on failure.
+    ``max_bytes``: the largest file accepted (the HTTP upload limit).
     """
-    settings = services.settings
     check_domain(domain)
     fmt = detect_format(upload.filename)
     name = dataset_name_for(upload.filename, upload.name)
-    frame = read_table(upload.data, fmt, sheet=upload.sheet, max_rows=settings.max_dataset_rows,
-                       max_columns=settings.max_dataset_columns)
-    labels = [str(c) for c in frame.columns]
-    idents = unique_identifiers(labels)
-    frame = frame.rename(dict(zip(frame.columns, idents, strict=True)))
-    profile = profile_table(frame, dict(zip(idents, labels, strict=True)))
-    parquet = io.BytesIO()
-    frame.write_parquet(parquet)
+    with ingest.workspace() as work:
+        source = _spool(upload, work / f"upload.{fmt}", max_bytes)
+        read = ingest.convert(services.settings, source, fmt, upload.sheet, work)
+        return _store(services, user_id, domain, name, fmt, upload, source, read, source_blob)
 
+
+def _store(services: Services, user_id: str, domain: str, name: str, fmt: str, upload: Upload, source: Path,
+           read: ingest.Ingested, source_blob: str | None) -> dict[str, Any]:
+    profile = read.profile
     docs, blobs = services.documents, services.blobs
     current = docs.get(paths.datasets(user_id, domain), name)
     version = _claim_version(services, user_id, domain, name, (current or {}).get("version", 0) + 1)
@@ -89,22 +116,24 @@ def register(services: Services, user_id: str, domain: str, upload: Upload, *,
         "version": version,
         "format": fmt,
         "filename": upload.filename[-255:],
-        "size_bytes": len(upload.data),
-        "rows": frame.height,
+        "size_bytes": source.stat().st_size,
+        "rows": read.rows,
         "columns": [{"name": c["name"], "label": c["label"], "dtype": c["dtype"]} for c in profile["columns"]],
         "profile": profile,
         "blobs": {"original": f"{prefix}/original.{ext}", "parquet": f"{prefix}/data.parquet"},
         "created_at": (current or {}).get("created_at", now),
         "updated_at": now,
     }
+    # Headers and cells may hold NUL (Parquet, JSON): the data keeps them, the record cannot (convoinsight.nul).
+    record = nul.strip(record)
     moved = False
     try:
         if source_blob:
             blobs.move(source_blob, record["blobs"]["original"])
             moved = True
         else:
-            blobs.put(record["blobs"]["original"], upload.data)
-        blobs.put(record["blobs"]["parquet"], parquet.getvalue(), "application/vnd.apache.parquet")
+            blobs.put_file(record["blobs"]["original"], source)
+        blobs.put_file(record["blobs"]["parquet"], read.parquet, "application/vnd.apache.parquet")
         docs.put(paths.versions(user_id, domain, name), f"v{version}", {**record, "status": "ready"})
         docs.put_if_newer(paths.datasets(user_id, domain), name, record, "version")
         existing = docs.get(paths.domains(user_id), domain)
@@ -235,9 +264,29 @@ def download(services: Services, record: dict[str, Any], fmt: str) -> tuple[byte
         return services.blobs.get(record["blobs"]["parquet"]), "application/vnd.apache.parquet", \
             f"{record['name']}.parquet"
     if fmt == "csv":
-        return scan(services, record).collect().write_csv().encode(), "text/csv; charset=utf-8", \
-            f"{record['name']}.csv"
+        return neutralise_formulas(scan(services, record).collect()).write_csv().encode(), \
+            "text/csv; charset=utf-8", f"{record['name']}.csv"
     raise BadRequest("format must be csv or parquet", code="invalid_parameter")
+
+
+# OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells that a spreadsheet would run as a formula get a leading single quote (``'=1+1``);
+    numbers, dates and other typed columns are untouched, so ``-5`` in a number column stays a number."""
+    text = [name for name, dtype in frame.schema.items()
+            if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).cast(pl.String).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(name).cast(pl.String))
+        .otherwise(pl.col(name).cast(pl.String))
+        .alias(name)
+        for name in text
+    )
 
 
 def delete_dataset(services: Services, user_id: str, domain: str, name: str) -> dict[str, Any]:

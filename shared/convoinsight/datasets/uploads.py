@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from convoinsight.datasets import paths
+from convoinsight.datasets import ingest, paths
 from convoinsight.datasets.naming import check_domain, to_identifier
 from convoinsight.datasets.readers import FORMATS, detect_format
 from convoinsight.datasets.service import Upload, dataset_name_for, now_iso, register
@@ -114,9 +114,18 @@ def handle_finalized(services: Services, data: dict[str, Any]) -> dict[str, Any]
         if size > limit:
             raise PayloadTooLarge(f"the file is larger than the {limit:,}-byte limit for signed uploads",
                                   code="file_too_large")
-        content = services.blobs.get(name)
-        record = register(services, user_id, upload["domain"],
-                          Upload(content, upload["filename"], upload["name"], upload.get("sheet")), source_blob=name)
+        with ingest.workspace() as work:
+            # Streamed to a local file (a local store's object is that file already), never held in memory.
+            local = services.blobs.local_path(name)
+            if local is None:
+                local = work / "upload"
+                services.blobs.get_file(name, local)
+            if local.stat().st_size > limit:  # the event's size is the object's, but the object is what counts
+                raise PayloadTooLarge(f"the file is larger than the {limit:,}-byte limit for signed uploads",
+                                      code="file_too_large")
+            record = register(services, user_id, upload["domain"],
+                              Upload(None, upload["filename"], upload["name"], upload.get("sheet"), path=local),
+                              source_blob=name)
     except ConvoInsightError as exc:
         if exc.retryable:
             docs.delete(paths.ingest_claims(user_id), key)  # let the redelivery try again at once

@@ -7,6 +7,7 @@ that keeps the answer (shared with the sync path, with ids derived from the job)
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -25,6 +26,8 @@ from convoinsight.sessions import memory
 from convoinsight.sessions import store as sessions
 from convoinsight.sql.execute import engine_pool
 
+log = logging.getLogger("convoinsight.jobs")
+
 
 class JobContext:
     def __init__(self, services, prompts: PromptStore):
@@ -36,7 +39,8 @@ class JobContext:
 
     def deps(self, job: dict[str, Any]) -> tuple[StageDeps, UsageMeter]:
         services, user_id = self.services, job["user_id"]
-        llm = LLMClient(services.settings, self.prompts, redis=services.redis, tenant=user_id, cache=services.cache)
+        llm = LLMClient(services.settings, self.prompts, redis=services.redis, tenant=user_id,
+                        cache=services.cache, documents=services.documents)
         sources = job["sources"]
 
         def tables(names: set[str]) -> dict[str, str]:
@@ -97,6 +101,12 @@ def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
             "retrying" if lease else "pending"
         stages[stage] = {"status": status, "attempts": (lease or {}).get("epoch", 0),
                          "ms": (outputs.get(stage) or {}).get("ms")}
+    if not settled and now - float(job.get("created_at") or now) > services.settings.job_timeout_seconds \
+            and not any(lease["expires"] > now for lease in leases.values()):
+        # No worker holds a stage and the job is past its time limit: whatever delivered it gave up.
+        settled = store.settle(docs, user_id, job_id, "failed", stage=next(
+            (s for s in planned if s not in outputs), None), code="job_timed_out",
+            reason=f"the job did not finish within {services.settings.job_timeout_seconds} s")
     status = settled["status"] if settled else "running" if outputs or leases else "queued"
     current = next((s for s in planned if stages[s]["status"] != "done"), None) if not settled else None
     body = {"job_id": job_id, "status": status, "session_id": job["session_id"],
@@ -119,6 +129,15 @@ def cancel(services, user_id: str, job_id: str) -> dict[str, Any]:
     store.get_job(services.documents, user_id, job_id)
     store.settle(services.documents, user_id, job_id, "cancelled")
     return progress(services, user_id, job_id)
+
+
+def drop_task(services, body: dict[str, Any]) -> None:
+    """A stage the queue gave up on: its job fails (instead of showing "running" for ever)."""
+    try:
+        store.settle(services.documents, body["user_id"], body["job_id"], "failed", stage=body.get("stage"),
+                     code="stage_not_run", reason="the stage could not be run before the job's time limit")
+    except Exception:  # the job's record is unreachable too: nothing more to do than the log line
+        log.exception("could not settle a dropped job")
 
 
 def handle_task(services, prompts: PromptStore, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

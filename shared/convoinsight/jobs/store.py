@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from convoinsight import nul
 from convoinsight.errors import Conflict, NotFound
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -41,9 +42,10 @@ def outputs(docs, user_id: str, job_id: str) -> dict[str, dict[str, Any]]:
 
 
 def store_output(docs, user_id: str, job_id: str, stage: str, output: dict[str, Any]) -> bool:
-    """True when this writer stored the stage's output first."""
+    """True when this writer stored the stage's output first (model output may hold NUL: removed, as
+    ``queries.answers.respond`` removes it from the answer)."""
     try:
-        docs.create(_sub(user_id, job_id, "outputs"), stage, {"stage": stage, **output})
+        docs.create(_sub(user_id, job_id, "outputs"), stage, nul.strip({"stage": stage, **output}))
         return True
     except Conflict:
         return False
@@ -55,7 +57,7 @@ def outcome(docs, user_id: str, job_id: str) -> dict[str, Any] | None:
 
 def settle(docs, user_id: str, job_id: str, status: str, **fields: Any) -> dict[str, Any]:
     """Record the terminal outcome once; returns the outcome that won (maybe another writer's)."""
-    record = {"status": status, "at": time.time(), **fields}
+    record = nul.strip({"status": status, "at": time.time(), **fields})  # a reason may quote model output
     try:
         docs.create(_sub(user_id, job_id, "outcome"), "final", record)
         return record

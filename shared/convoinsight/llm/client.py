@@ -90,13 +90,14 @@ class LLMClient:
     """One tenant's model calls for one request (never shared across requests or tenants)."""
 
     def __init__(self, settings: Settings, prompts: PromptStore, *, redis=None, tenant: str | None = None,
-                 cache: Cache | None = None):
+                 cache: Cache | None = None, documents=None):
         self.settings = settings
         self.prompts = prompts
         self.tenant = tenant
         self.cache = cache
         self.breaker = CircuitBreaker(redis, settings.llm_breaker_threshold, settings.llm_breaker_cooldown_seconds)
-        self.budget = TokenBudget(redis, settings.daily_token_budget)
+        self.budget = TokenBudget(redis, settings.daily_token_budget, documents,
+                                  fail_open=settings.budget_fail_open)
 
     def configured(self) -> bool:
         s = self.settings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from convoinsight import nul
 from convoinsight.pipeline.state import JobState
 from convoinsight.sessions import store
 
@@ -33,12 +34,15 @@ def timings_of(state: JobState) -> dict[str, Any]:
 def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str, domain: str, question: str,
             answer: dict[str, Any], usage: dict[str, Any], timings: dict[str, Any], *, message_id: str | None = None,
             chart_id: str | None = None, seq: int | None = None) -> dict[str, Any]:
-    """Store the chart and the turn; the response carries the chart's id and its bound spec.
+    """Store the chart and the turn, all in one write; the response carries the chart's id and its bound spec.
 
-    Given ids (an async job's), storing the same answer twice writes the same documents."""
-    chart = None
+    Given ids (an async job's), storing the same answer twice writes the same documents. Model output
+    and result cells may hold NUL characters, which no document can: they are removed from the answer."""
+    answer, question = nul.strip(answer), nul.strip(question)
+    chart, also = None, []
     if answer["chart"]:
-        chart_id = store.save_chart(docs, user_id, answer["chart"], session_id=session_id, chart_id=chart_id)
+        chart_id = chart_id or store.new_id()
+        also.append(store.chart_write(user_id, answer["chart"], session_id=session_id, chart_id=chart_id))
         chart = {"id": chart_id, "title": answer["chart"]["title"], "spec": answer["chart"]["spec"]}
         if answer["chart"].get("truncated"):
             chart["truncated"] = answer["chart"]["truncated"]  # the chart shows fewer points than the table
@@ -49,5 +53,5 @@ def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str,
     payload["question"] = question
     response["message_id"] = store.record_turn(docs, user_id, session, session_id=session_id, domain=domain,
                                                question=question, answer=answer["answer"], payload=payload,
-                                               message_id=message_id, seq=seq)
+                                               message_id=message_id, seq=seq, also=also)
     return response

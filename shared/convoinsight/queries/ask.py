@@ -38,7 +38,8 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     session_id = req.session_id or store.new_id()
     history = _history(services, user_id, session_id) if session else []
 
-    llm = LLMClient(services.settings, prompts, redis=services.redis, tenant=user_id, cache=services.cache)
+    llm = LLMClient(services.settings, prompts, redis=services.redis, tenant=user_id, cache=services.cache,
+                    documents=services.documents)
     # Resolve models before any work: an unknown one is a clean 400.
     model = llm.resolve_model(req.model, prompts.get("router"))
     agent_overrides = _overrides(docs, user_id, req.domain, req.agents)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from convoinsight.datasets.service import now_iso
 from convoinsight.errors import NotFound
 from convoinsight.sessions.memory import compact_turn
-from convoinsight.storage.documents import DocumentStore
+from convoinsight.storage.documents import DocumentStore, Write
 
 HISTORY_MESSAGES = 8
 
@@ -47,43 +48,55 @@ def recent_turns(docs: DocumentStore, user_id: str, session_id: str) -> list[dic
 
 def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | None, *, session_id: str,
                 domain: str, question: str, answer: str, payload: dict[str, Any], message_id: str | None = None,
-                seq: int | None = None) -> str:
-    """Store the user's question and the answer; create the session on its first turn.
+                seq: int | None = None, also: Sequence[Write] = ()) -> str:
+    """Store the user's question and the answer, and create the session on its first turn: in one
+    ``put_many`` with the documents ``also`` names (the answer's chart), so a turn is kept whole or not at all.
 
     With ``message_id`` and ``seq`` given (an async job's, derived from the job), storing the same turn
     again writes the same documents: a redelivered task can never add a second message.
     """
     now = now_iso()
     seq = seq if seq is not None else time.time_ns() // 1000  # ordered across sync and async turns
-    # A fresh turn adds two messages; a replayed one (given id) may or may not have: only then recount.
     replay = message_id is not None
     message_id = message_id or new_id()
-    docs.put(messages(user_id, session_id), f"{message_id}-q", {
-        "id": f"{message_id}-q", "session_id": session_id, "user_id": user_id, "role": "user",
-        "content": question, "payload": {}, "seq": seq, "created_at": now,
-    })
-    docs.put(messages(user_id, session_id), message_id, {
-        "id": message_id, "session_id": session_id, "user_id": user_id, "role": "assistant",
-        "content": answer, "payload": payload, "seq": seq + 1, "created_at": now,
-    })
-    docs.put(sessions(user_id), session_id, {
-        "id": session_id,
-        "domain": domain,
-        "title": (session or {}).get("title") or question[:80],
-        "created_at": (session or {}).get("created_at", now),
-        "updated_at": now,
-        "message_count": len(docs.list(messages(user_id, session_id))) if replay
-        else (session or {}).get("message_count", 0) + 2,
-    })
+    question_id = f"{message_id}-q"
+    if replay:  # a replayed turn (given id) may or may not be stored already: what is there, plus this turn
+        count = len({m["id"] for m in docs.list(messages(user_id, session_id))} | {question_id, message_id})
+    else:  # a fresh turn adds two messages
+        count = (session or {}).get("message_count", 0) + 2
+    docs.put_many([
+        *also,
+        (messages(user_id, session_id), question_id, {
+            "id": question_id, "session_id": session_id, "user_id": user_id, "role": "user",
+            "content": question, "payload": {}, "seq": seq, "created_at": now,
+        }),
+        (messages(user_id, session_id), message_id, {
+            "id": message_id, "session_id": session_id, "user_id": user_id, "role": "assistant",
+            "content": answer, "payload": payload, "seq": seq + 1, "created_at": now,
+        }),
+        (sessions(user_id), session_id, {
+            "id": session_id,
+            "domain": domain,
+            "title": (session or {}).get("title") or question[:80],
+            "created_at": (session or {}).get("created_at", now),
+            "updated_at": now,
+            "message_count": count,
+        }),
+    ])
     return message_id
+
+
+def chart_write(user_id: str, chart: dict[str, Any], *, session_id: str, chart_id: str) -> Write:
+    """The chart document of an answer, as one write of its turn's ``put_many``."""
+    doc = {"id": chart_id, "session_id": session_id, "title": chart.get("title", ""), "spec": chart["spec"],
+           "created_at": now_iso()}
+    if chart.get("truncated"):
+        doc["truncated"] = chart["truncated"]  # the chart shows fewer rows than the result (charts/notes.py)
+    return charts(user_id), chart_id, doc
 
 
 def save_chart(docs: DocumentStore, user_id: str, chart: dict[str, Any], *, session_id: str,
                chart_id: str | None = None) -> str:
     chart_id = chart_id or new_id()
-    doc = {"id": chart_id, "session_id": session_id, "title": chart.get("title", ""), "spec": chart["spec"],
-           "created_at": now_iso()}
-    if chart.get("truncated"):
-        doc["truncated"] = chart["truncated"]  # the chart shows fewer rows than the result (charts/notes.py)
-    docs.put(charts(user_id), chart_id, doc)
+    docs.put(*chart_write(user_id, chart, session_id=session_id, chart_id=chart_id))
     return chart_id

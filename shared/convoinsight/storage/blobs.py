@@ -12,6 +12,12 @@ class BlobStore(Protocol):
     def get(self, path: str) -> bytes:
         """Return the bytes; raise ``NotFound`` when absent."""
 
+    def put_file(self, path: str, source: Path, content_type: str = "application/octet-stream") -> None:
+        """Store a local file's content, streaming (a large file is never held in memory)."""
+
+    def get_file(self, path: str, target: Path) -> None:
+        """Write the object to a local file, streaming; raise ``NotFound`` when absent."""
+
     def move(self, source: str, target: str) -> None:
         """Rename within the store (server-side where possible); ``NotFound`` when the source is absent."""
 

@@ -4,11 +4,23 @@ Collections are slash paths that start with the tenant, e.g.
 ``tenants/<uid>/datasets``, so isolation is structural: no call can reach a
 document without naming its tenant. PostgreSQL (local mode) and Firestore
 (cloud mode) implement the same contract, tested by one suite.
+
+Values are JSON: strings and keys never hold NUL (U+0000), which PostgreSQL
+cannot store; every write that holds one is refused with ``ValueError`` and
+writes nothing, in both stores (``convoinsight.nul`` says who strips or refuses
+it before it gets here).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
+
+from convoinsight import nul
+
+MAX_BATCH = 500  # writes in one put_many: Firestore's limit for one batched write
+
+Write = tuple[str, str, dict[str, Any]]  # (collection, id, data)
 
 
 class DocumentStore(Protocol):
@@ -20,11 +32,22 @@ class DocumentStore(Protocol):
     def put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
         """Create or replace a document."""
 
+    def put_many(self, writes: Sequence[Write]) -> None:
+        """Create or replace several documents together: every one is written, or none is.
+
+        One statement in PostgreSQL, one batched commit in Firestore; at most
+        ``MAX_BATCH`` documents; the same (collection, id) twice keeps the last.
+        """
+
     def put_if_newer(self, collection: str, doc_id: str, data: dict[str, Any], field: str) -> bool:
         """Create, or replace only when ``data[field]`` (a number) exceeds the stored one; atomic.
 
         Racing writers of versioned records can then never move a pointer backwards.
         """
+
+    def increment(self, collection: str, doc_id: str, field: str, amount: int) -> None:
+        """Add ``amount`` to the integer ``field`` (0 when absent), creating the document if needed; atomic
+        under concurrent writers (a counter such as a day's token spend)."""
 
     def delete(self, collection: str, doc_id: str) -> bool:
         """Delete a document; return whether it existed."""
@@ -45,3 +68,23 @@ class DocumentStore(Protocol):
 
     def ping(self) -> None:
         """Raise ``ServiceUnavailable`` when the backend cannot be reached."""
+
+
+def refuse_nul(collection: str, doc_id: str, data: Any = None) -> None:
+    """``ValueError`` when a path, an id or anything in ``data`` holds a NUL character."""
+    if nul.NUL in collection or nul.NUL in doc_id:
+        raise ValueError("a collection path or document id cannot contain NUL characters")
+    where = nul.find(data)
+    if where:
+        raise ValueError(f"NUL characters cannot be stored (found at {where})")
+
+
+def batch_of(writes: Sequence[Write]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The writes of one ``put_many``, checked (NUL, size) before anything is written; the last of a key wins."""
+    unique: dict[tuple[str, str], dict[str, Any]] = {}
+    for collection, doc_id, data in writes:
+        refuse_nul(collection, doc_id, data)
+        unique[(collection, doc_id)] = data
+    if len(unique) > MAX_BATCH:
+        raise ValueError(f"put_many takes at most {MAX_BATCH} documents, not {len(unique)}")
+    return unique

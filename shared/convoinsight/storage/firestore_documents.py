@@ -25,7 +25,9 @@ on write, as ``json.dumps`` would refuse it there. Firestore cannot store an
 array directly inside an array (table rows, ``sample_rows``), so such an inner
 array is stored as ``{"_ci_array": [...]}`` and turned back on read; a dict of
 the caller's own with that key is refused, which keeps the decoding exact.
-Firestore itself also refuses empty keys and keys like ``__x__``.
+Firestore itself also refuses empty keys and keys like ``__x__``. Strings,
+keys, paths and ids with NUL (U+0000) are refused too, although Firestore could
+store them: PostgreSQL cannot, and both stores keep one contract.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ import functools
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from convoinsight.errors import Conflict, ServiceUnavailable
+from convoinsight.nul import NUL
+from convoinsight.storage.documents import Write, batch_of
 
 _FIELD_RE = re.compile(r"[A-Za-z0-9_]+")
 _ARRAY = "_ci_array"
@@ -57,7 +61,7 @@ def _check_field(name: str) -> str:
 
 def _segments(path: str) -> list[str]:
     parts = path.split("/") if isinstance(path, str) else [""]
-    if any(p in ("", ".", "..") for p in parts):
+    if any(p in ("", ".", "..") or NUL in p for p in parts):
         raise ValueError(f"bad document path {path!r}")
     return parts
 
@@ -70,13 +74,17 @@ def _collection_path(path: str) -> str:
 
 def _check_id(doc_id: str) -> str:
     # A slash would silently address a document in another (sub-)collection.
-    if not isinstance(doc_id, str) or doc_id in ("", ".", "..") or "/" in doc_id:
+    if not isinstance(doc_id, str) or doc_id in ("", ".", "..") or "/" in doc_id or NUL in doc_id:
         raise ValueError(f"bad document id {doc_id!r}")
     return doc_id
 
 
 def _encode(value: Any, in_array: bool = False) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        if NUL in value:
+            raise ValueError("NUL characters cannot be stored")
+        return value
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -89,6 +97,8 @@ def _encode(value: Any, in_array: bool = False) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"document keys must be strings, not {type(key).__name__}")
+            if NUL in key:
+                raise ValueError("NUL characters cannot be stored")
             out[key] = _encode(item)
         return out
     if isinstance(value, (list, tuple)):
@@ -201,6 +211,18 @@ class FirestoreDocumentStore:
         with _unavailable():
             ref.set(body, **_write())
 
+    def put_many(self, writes: Sequence[Write]) -> None:
+        """One batched write: Firestore commits every document of a batch, or none of them."""
+        unique = batch_of(writes)
+        if not unique:
+            return
+        batch = self._db().batch()
+        # Every reference and body is built (and checked) before the commit: a bad one writes nothing.
+        for ref, body in [(self._ref(c, i), _encode(d)) for (c, i), d in unique.items()]:
+            batch.set(ref, body)
+        with _unavailable():
+            batch.commit(**_write())
+
     def put_if_newer(self, collection: str, doc_id: str, data: dict[str, Any], field: str) -> bool:
         """Compare-and-set on the document's update time instead of a transaction.
 
@@ -310,6 +332,14 @@ class FirestoreDocumentStore:
             raise ServiceUnavailable(f"deleted only {len(done)} of {listed} documents of {collection.id!r}",
                                      code="firestore_unavailable")
         return listed
+
+    def increment(self, collection: str, doc_id: str, field: str, amount: int) -> None:
+        """A server-side Increment transform: no transaction, so writers never wait on each other."""
+        from google.cloud.firestore import Increment
+
+        _check_field(field)
+        with _unavailable():
+            self._ref(collection, doc_id).set({field: Increment(int(amount))}, merge=True, **_write())
 
     def ping(self) -> None:
         with _unavailable():

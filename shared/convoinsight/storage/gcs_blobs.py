@@ -20,6 +20,10 @@ from convoinsight.storage.blobs import check_path
 
 TIMEOUT = (5.0, 60.0)  # (connect, read) seconds per HTTP attempt
 RETRY_DEADLINE = 30.0  # seconds for all attempts (google's default is 120 s, longer than a request can wait)
+# Whole files (up to MAX_SIGNED_UPLOAD_BYTES) take longer than one request's worth: the client streams them in
+# chunks, each read bounded by the timeout, the whole transfer by the deadline.
+FILE_TIMEOUT = (5.0, 120.0)
+FILE_DEADLINE = 600.0
 PING_TIMEOUT = 5.0  # a readiness probe must answer quickly, retries included
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600  # the V4 signing limit
 _BATCH = 100  # the JSON API's limit of calls per batch request
@@ -90,6 +94,22 @@ class GcsBlobStore:
             with _unavailable():
                 return blob.download_as_bytes(**_calls())
         except GcsNotFound:
+            raise NotFound("blob not found", code="blob_not_found") from None
+
+    def put_file(self, path: str, source: Path, content_type: str = "application/octet-stream") -> None:
+        blob = self._blob(path)
+        with _unavailable():
+            blob.upload_from_filename(str(source), content_type=content_type, **_calls(FILE_DEADLINE, FILE_TIMEOUT))
+
+    def get_file(self, path: str, target: Path) -> None:
+        from google.api_core.exceptions import NotFound as GcsNotFound
+
+        blob = self._blob(path)
+        try:
+            with _unavailable():
+                blob.download_to_filename(str(target), **_calls(FILE_DEADLINE, FILE_TIMEOUT))
+        except GcsNotFound:
+            Path(target).unlink(missing_ok=True)
             raise NotFound("blob not found", code="blob_not_found") from None
 
     def exists(self, path: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +39,24 @@ class LocalBlobStore:
     def get(self, path: str) -> bytes:
         try:
             return self._file(path).read_bytes()
+        except FileNotFoundError:
+            raise NotFound("blob not found", code="blob_not_found") from None
+
+    def put_file(self, path: str, source: Path, content_type: str = "application/octet-stream") -> None:
+        target = self._file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)  # chunked (or a kernel copy): never the whole file in memory
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_file(self, path: str, target: Path) -> None:
+        try:
+            shutil.copyfile(self._file(path), target)
         except FileNotFoundError:
             raise NotFound("blob not found", code="blob_not_found") from None
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pg8000.native
 
 from convoinsight.errors import Conflict, ServiceUnavailable
+from convoinsight.storage.documents import Write, batch_of, refuse_nul
 from convoinsight.storage.postgres_pool import PostgresPool
 
 SCHEMA = """
@@ -58,10 +60,12 @@ class PostgresDocumentStore:
         raise AssertionError("unreachable")
 
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        refuse_nul(collection, doc_id)
         rows = self._run("SELECT data FROM documents WHERE collection = :c AND id = :i", c=collection, i=doc_id)
         return rows[0][0] if rows else None
 
     def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        refuse_nul(collection, doc_id, data)  # JSONB cannot hold U+0000: refused before the statement
         rows = self._run(
             "INSERT INTO documents (collection, id, data) VALUES (:c, :i, CAST(:d AS jsonb)) "
             "ON CONFLICT (collection, id) DO NOTHING RETURNING id",
@@ -71,14 +75,31 @@ class PostgresDocumentStore:
             raise Conflict(f"document {doc_id!r} already exists", code="already_exists")
 
     def put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        refuse_nul(collection, doc_id, data)
         self._run(
             "INSERT INTO documents (collection, id, data) VALUES (:c, :i, CAST(:d AS jsonb)) "
             "ON CONFLICT (collection, id) DO UPDATE SET data = EXCLUDED.data, updated_at = now()",
             c=collection, i=doc_id, d=json.dumps(data),
         )
 
+    def put_many(self, writes: Sequence[Write]) -> None:
+        """One INSERT of every row: a single statement is atomic, so all rows are written or none."""
+        unique = batch_of(writes)
+        if not unique:
+            return
+        rows, params = [], {}
+        for n, ((collection, doc_id), data) in enumerate(unique.items()):
+            rows.append(f"(:c{n}, :i{n}, CAST(:d{n} AS jsonb))")
+            params.update({f"c{n}": collection, f"i{n}": doc_id, f"d{n}": json.dumps(data)})
+        self._run(
+            f"INSERT INTO documents (collection, id, data) VALUES {', '.join(rows)} "  # noqa: S608 - placeholders only
+            "ON CONFLICT (collection, id) DO UPDATE SET data = EXCLUDED.data, updated_at = now()",
+            **params,
+        )
+
     def put_if_newer(self, collection: str, doc_id: str, data: dict[str, Any], field: str) -> bool:
         _check_field(field)
+        refuse_nul(collection, doc_id, data)
         rows = self._run(
             "INSERT INTO documents (collection, id, data) VALUES (:c, :i, CAST(:d AS jsonb)) "
             "ON CONFLICT (collection, id) DO UPDATE SET data = EXCLUDED.data, updated_at = now() "
@@ -88,7 +109,18 @@ class PostgresDocumentStore:
         )
         return bool(rows)
 
+    def increment(self, collection: str, doc_id: str, field: str, amount: int) -> None:
+        _check_field(field)
+        self._run(
+            "INSERT INTO documents (collection, id, data) VALUES (:c, :i, jsonb_build_object(CAST(:f AS text), "
+            "CAST(:n AS bigint))) ON CONFLICT (collection, id) DO UPDATE SET data = jsonb_set(documents.data, "
+            "ARRAY[CAST(:f AS text)], to_jsonb(COALESCE((documents.data ->> CAST(:f AS text))::bigint, 0) + "
+            "CAST(:n AS bigint))), updated_at = now()",
+            c=collection, i=doc_id, f=field, n=int(amount),
+        )
+
     def delete(self, collection: str, doc_id: str) -> bool:
+        refuse_nul(collection, doc_id)
         rows = self._run("DELETE FROM documents WHERE collection = :c AND id = :i RETURNING id",
                          c=collection, i=doc_id)
         return bool(rows)
@@ -102,6 +134,7 @@ class PostgresDocumentStore:
         descending: bool = False,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
+        refuse_nul(collection, "", where)
         sql = "SELECT data FROM documents WHERE collection = :c"
         params: dict[str, Any] = {"c": collection}
         if where:
@@ -119,6 +152,7 @@ class PostgresDocumentStore:
         return [row[0] for row in self._run(sql, **params)]
 
     def delete_tree(self, prefix: str) -> int:
+        refuse_nul(prefix, "")
         rows = self._run(
             "DELETE FROM documents WHERE collection = :p OR left(collection, length(:p) + 1) = :p || '/' "
             "RETURNING id",

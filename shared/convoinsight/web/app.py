@@ -7,6 +7,9 @@ part after ``/api/v1/<function>`` locally, the whole path in the cloud).
 
 from __future__ import annotations
 
+import io
+import ipaddress
+import json
 import logging
 import re
 import time
@@ -17,11 +20,12 @@ from typing import Any
 
 from flask import Request, Response
 from pydantic import BaseModel
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
 from werkzeug.exceptions import NotFound as WzNotFound
 from werkzeug.routing import Map, Rule
 
-from convoinsight import errors, ratelimit
+from convoinsight import errors, nul, ratelimit
 from convoinsight.observability import logs
 from convoinsight.services import Services, get_services
 from convoinsight.settings import Settings, get_settings
@@ -31,7 +35,18 @@ from convoinsight.web.responses import cors_headers, error_response, json_respon
 
 log = logging.getLogger("convoinsight.web")
 MAX_JSON_BYTES = 1024 * 1024
+# After a body is refused as too large, at most this much more of it is read (and dropped) so that the client
+# can still read the 413; past it the connection is closed instead of reading on.
+DRAIN_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
+_BODY = "convoinsight.body"  # environ key: the body as read_body read it
+_UNREAD = "convoinsight.body_unread"  # environ key: a body was refused before it was read to its end
+
+
+def request_id_of(headers) -> str:
+    """The caller's X-Request-Id when it is safe to echo, otherwise a fresh one."""
+    supplied = headers.get("X-Request-Id", "")
+    return supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
 
 
 @dataclass
@@ -62,10 +77,26 @@ class RouteOptions:
     query: type[BaseModel] | None = None  # allowed query parameters; any other is refused (422)
 
 
-def client_ip(request: Request) -> str:
-    """The caller's address: Google's front end puts it first in X-Forwarded-For."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return (forwarded.split(",")[0].strip() if forwarded else request.remote_addr) or "unknown"
+def client_ip(request: Request, trusted_hops: int = 0) -> str:
+    """The caller's address for every IP-keyed limit, as far as it can be trusted.
+
+    Each proxy appends the address it saw to X-Forwarded-For; whatever stands to the left of what our own
+    proxies wrote came from the client and proves nothing. With ``trusted_hops`` (TRUSTED_PROXY_HOPS) 0
+    the socket peer is the caller; with n the n-th address from the right is (1 on Cloud Run / Cloud
+    Functions, where Google's front end appends the address it saw). A header with fewer addresses than
+    that did not come through those proxies: the socket peer is used.
+    """
+    peer = request.remote_addr or "unknown"
+    if trusted_hops <= 0:
+        return peer
+    hops = [part.strip() for part in ",".join(request.headers.getlist("X-Forwarded-For")).split(",")]
+    hops = [hop for hop in hops if hop]
+    if len(hops) < trusted_hops:
+        return peer
+    try:
+        return str(ipaddress.ip_address(hops[-trusted_hops]))
+    except ValueError:  # not an address: our proxies never write that
+        return peer
 
 
 class FunctionApp:
@@ -96,8 +127,7 @@ class FunctionApp:
 
     def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
-        supplied = request.headers.get("X-Request-Id", "")
-        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        request_id = request_id_of(request.headers)
         token = logs.bind(request_id=request_id, function=self.name, method=request.method, path=request.path,
                           trace=logs.trace_id(request.headers))
         cors: dict[str, str] = {}
@@ -117,6 +147,8 @@ class FunctionApp:
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(errors.ConvoInsightError("internal error"), request_id)
+        if request.environ.get(_UNREAD):
+            response = _after_refused_body(request, response)
         response.headers["X-Request-Id"] = request_id
         for key, value in {**cors, **extra_headers}.items():
             response.headers[key] = value
@@ -130,6 +162,7 @@ class FunctionApp:
 
     def _dispatch(self, request: Request, settings: Settings, request_id: str,
                   extra_headers: dict[str, str]) -> Response:
+        refuse_nul_in_url(request)
         try:
             endpoint, params = self._adapter(request).match(method=request.method)
         except WzNotFound:
@@ -146,12 +179,13 @@ class FunctionApp:
                 ctx.identity = authenticate(request.headers, settings, ctx.services)
             except errors.Unauthenticated:
                 # Failed sign-ins count against the caller's address: guessing keys or tokens is throttled.
-                self._limit(ctx, f"ip:{client_ip(request)}", "auth", extra_headers)
+                self._limit(ctx, f"ip:{client_ip(request, settings.trusted_proxy_hops)}", "auth", extra_headers)
                 raise
             logs.update(user=ctx.identity.user_id)
             if options.role == "admin" and ctx.identity.role != "admin":
                 raise errors.Forbidden("this route is for administrators", code="admin_required")
-        key = f"user:{ctx.identity.user_id}" if ctx.identity else f"ip:{client_ip(request)}"
+        key = f"user:{ctx.identity.user_id}" if ctx.identity else \
+            f"ip:{client_ip(request, settings.trusted_proxy_hops)}"
         self._limit(ctx, key, options.limit, extra_headers)
         ctx.query = parse_query(request, options.query)
         result = handler(ctx, **params)
@@ -186,15 +220,110 @@ def parse_query(request: Request, model: type[BaseModel] | None) -> Any:
     return validated(model, args, code="invalid_parameter")
 
 
-def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400/413/415 that says what is wrong."""
-    if request.content_length and request.content_length > MAX_JSON_BYTES:
-        raise errors.PayloadTooLarge(f"a JSON body may be at most {MAX_JSON_BYTES:,} bytes", code="body_too_large")
-    if not request.data:
+def refuse_nul_in_url(request: Request) -> None:
+    """Client input never holds NUL (convoinsight.nul): a path or query parameter with one is a 400."""
+    if nul.NUL in request.path:
+        raise errors.BadRequest("the path contains a NUL character (%00)", code="invalid_characters")
+    for key, values in request.args.lists():
+        if nul.NUL in key or any(nul.NUL in value for value in values):
+            raise errors.BadRequest("a query parameter contains a NUL character (%00)", code="invalid_characters")
+
+
+def refuse_nul(value: Any, what: str) -> None:
+    """A 400 ``invalid_characters`` naming where ``value`` (client input) holds a NUL character."""
+    where = nul.find(value)
+    if where:
+        raise errors.BadRequest(f"{what} contains a NUL character at {where}; remove it and send again",
+                                code="invalid_characters", details={"field": where})
+
+
+class _BoundedStream(io.RawIOBase):
+    """A request body that raises ``too_large()`` as soon as more than ``limit`` bytes arrive.
+
+    Checking Content-Length alone lets a chunked body (which has none) through unbounded, so every body
+    is read through this; only a bounded prefix of a refused body is ever held.
+    """
+
+    def __init__(self, request: Request, limit: int, too_large: Callable[[], errors.ConvoInsightError]):
+        self._request, self._stream, self._limit, self._too_large = request, request.stream, limit, too_large
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._stream.read(len(buffer))
+        except ClientDisconnected:
+            raise errors.BadRequest("the request body ended before its announced length",
+                                    code="incomplete_body") from None
+        self._read += len(data)
+        if self._read > self._limit:
+            self._request.environ[_UNREAD] = True
+            raise self._too_large()
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def bounded_stream(request: Request, limit: int, too_large: Callable[[], errors.ConvoInsightError]) -> io.IOBase:
+    """The request body as a stream of at most ``limit`` bytes; a body that announces more is refused unread."""
+    if request.content_length is not None and request.content_length > limit:
+        request.environ[_UNREAD] = True
+        raise too_large()
+    return io.BufferedReader(_BoundedStream(request, limit, too_large), 64 * 1024)
+
+
+def read_body(request: Request, limit: int = MAX_JSON_BYTES) -> bytes:
+    """The whole body, at most ``limit`` bytes however it is sent (Content-Length or chunked), or a 413."""
+    if _BODY not in request.environ:
+        def too_large() -> errors.ConvoInsightError:
+            return errors.PayloadTooLarge(f"a JSON body may be at most {limit:,} bytes", code="body_too_large")
+
+        request.environ[_BODY] = bounded_stream(request, limit, too_large).read()
+    return request.environ[_BODY]
+
+
+def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object, or a 400/413/415 that says what is wrong (``optional``: {} for no body).
+
+    Strict JSON (no NaN or Infinity) whose keys and strings hold no NUL character (400 invalid_characters).
+    """
+    data = read_body(request)
+    if not data:
+        if optional:
+            return {}
         raise errors.BadRequest("a JSON body is required", code="missing_body")
     if not request.is_json:
         raise errors.UnsupportedMediaType("send the body as application/json", code="unsupported_content_type")
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(data, parse_constant=_no_constant)
+        if isinstance(body, dict):
+            refuse_nul(body, "the JSON body")
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, NaN / Infinity, nested past the stack
+        body = None
     if not isinstance(body, dict):
         raise errors.BadRequest("the body must be a JSON object", code="invalid_json")
     return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _after_refused_body(request: Request, response: Response) -> Response:
+    """A body refused before its end: drop a little more of it so the client can read the answer, then close.
+
+    Never handed back for functions-framework to read: it reads whatever is left of a body into memory
+    after the response (``read_request``), which is the very thing the limit is there to prevent.
+    """
+    try:
+        stream, left = request.stream, DRAIN_BYTES
+        while left > 0 and (chunk := stream.read(min(left, 64 * 1024))):
+            left -= len(chunk)
+    except Exception:  # noqa: S110 - a client that went away: nothing left to protect
+        pass
+    body = response.get_data()
+    streamed = Response((part for part in (body,)), status=response.status_code, headers=response.headers)
+    streamed.headers["Content-Length"] = str(len(body))
+    streamed.headers["Connection"] = "close"
+    return streamed

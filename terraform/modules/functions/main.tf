@@ -6,7 +6,8 @@ locals {
   # secrets: gets the secret environment (model keys); only functions that call models.
   functions = {
     auth     = { public = true, timeout = 60, memory = "512Mi", secrets = false, event = false }
-    charts   = { public = true, timeout = 60, memory = "1Gi", secrets = false, event = false }
+    # charts: its render worker may commit CHART_RENDER_MEMORY_MB (1024 by default) beside the serving process.
+    charts   = { public = true, timeout = 60, memory = "2Gi", secrets = false, event = false }
     datasets = { public = true, timeout = 300, memory = "2Gi", secrets = false, event = false }
     health   = { public = true, timeout = 30, memory = "512Mi", secrets = false, event = false }
     ingest   = { public = false, timeout = 540, memory = "4Gi", secrets = false, event = true }

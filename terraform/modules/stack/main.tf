@@ -21,6 +21,9 @@ locals {
     LLM_MODEL             = var.llm_model
     LLM_API_BASE          = var.llm_api_base
     CORS_ORIGINS          = join(",", var.cors_origins)
+    # Google's front end appends the caller's address to X-Forwarded-For: one trusted hop (the client writes
+    # whatever stands left of it). An external Application Load Balancer in front would make it 2.
+    TRUSTED_PROXY_HOPS = "1"
     # The zip puts prompts/ beside main.py; Cloud Functions unpacks the source into /workspace.
     PROMPTS_DIR = "/workspace/prompts"
     LOG_LEVEL   = var.log_level

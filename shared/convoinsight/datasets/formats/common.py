@@ -87,6 +87,62 @@ def parse_iso_temporals(frame: pl.DataFrame, names: Sequence[str] | None = None)
     return frame.with_columns(converted) if converted else frame
 
 
+def iso_temporal_casts(frame: pl.LazyFrame, names: Sequence[str]) -> list[pl.Expr]:
+    """``parse_iso_temporals`` for a lazy frame (a scan of a file): the casts to apply, found in two
+    aggregate queries (a look at the first rows, then the whole of the columns still in the running)."""
+    schema = frame.collect_schema()
+    names = [name for name in names if schema.get(name) == pl.String]
+    if not names:
+        return []
+    patterns = (("date", _ISO_DATE), ("datetime", _ISO_DATETIME))
+
+    def matches(name: str, kind: str, pattern: str) -> pl.Expr:
+        return pl.col(name).str.contains(pattern).all().alias(f"{name}\x00{kind}")
+
+    # a look at the first rows rejects ordinary text without scanning the columns
+    probe = frame.head(_PROBE_VALUES).select(
+        [matches(n, k, p) for n in names for k, p in patterns]).collect().row(0, named=True)
+    running = [(n, k, p) for n in names for k, p in patterns if probe[f"{n}\x00{k}"]]
+    if not running:
+        return []
+    exprs = [matches(n, k, p) for n, k, p in running]
+    for name in dict.fromkeys(n for n, _, _ in running):
+        col = pl.col(name)
+        exprs += [col.null_count().alias(f"{name}\x00nulls"), pl.len().alias(f"{name}\x00rows"),
+                  _date_expr(col).null_count().alias(f"{name}\x00date_nulls")]
+    stats = frame.select(exprs).collect().row(0, named=True)
+    casts = []
+    for name in dict.fromkeys(n for n, _, _ in running):
+        nulls = stats[f"{name}\x00nulls"]
+        if nulls == stats[f"{name}\x00rows"]:
+            continue  # no values at all
+        for kind, _pattern in patterns:
+            if not probe[f"{name}\x00{kind}"] or not stats.get(f"{name}\x00{kind}"):
+                continue
+            if kind == "date":
+                if stats[f"{name}\x00date_nulls"] == nulls:
+                    casts.append(_date_expr(pl.col(name)))
+            elif _datetime_nulls(frame, name) == nulls:
+                casts.append(_datetime_expr(pl.col(name)))
+            break
+    return casts
+
+
+def _date_expr(col: pl.Expr) -> pl.Expr:
+    return col.str.to_date("%Y-%m-%d", strict=False)
+
+
+def _datetime_expr(col: pl.Expr) -> pl.Expr:
+    return col.str.to_datetime(time_unit="us", strict=False)
+
+
+def _datetime_nulls(frame: pl.LazyFrame, name: str) -> int | None:
+    try:
+        return frame.select(_datetime_expr(pl.col(name)).null_count()).collect().item()
+    except pl.exceptions.PolarsError:  # mixed notations Polars cannot settle on one format for
+        return None
+
+
 def _to_date(column: pl.Series) -> pl.Series | None:
     return column.str.to_date("%Y-%m-%d", strict=False)
 

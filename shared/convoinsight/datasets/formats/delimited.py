@@ -1,23 +1,34 @@
-"""CSV and TSV: encoding, delimiter, header labels, types and ragged-row detection.
+"""CSV and TSV: encoding, delimiter, header labels, types and ragged-row detection, streamed to Parquet.
 
-Polars does the parsing (fast, multi-threaded, straight from bytes). Python only
-looks at a small sample up front (delimiter, header, date notation); the whole
-file is walked row by row only to name the line of a ragged row, or when a value
-spanning lines defeats the vectorised row-length check.
+Polars does the parsing and writes the Parquet file as it reads (``scan_csv(...).sink_parquet``), so
+neither the file nor the table is ever held in memory. Python only looks at a small sample up front
+(delimiter, header, date notation); the rows are walked one by one only to name the line of a
+ragged row, or when a value spanning lines defeats the vectorised row-length check. What the first
+pass could not settle (blank lines, columns empty through the inference window) is fixed by one
+more streaming pass over the Parquet file, only when there is something to fix.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+from pathlib import Path
 
 import polars as pl
 
-from convoinsight.datasets.formats.common import Limits, parse_iso_temporals, short, unique_labels, unreadable
+from convoinsight.datasets.formats.common import (
+    Limits,
+    iso_temporal_casts,
+    short,
+    unique_labels,
+    unreadable,
+)
 from convoinsight.datasets.formats.rows import check_row_lengths, find_ragged_rows
-from convoinsight.datasets.formats.text import SAMPLE_BYTES, to_utf8
-from convoinsight.errors import BadRequest, Unprocessable
+from convoinsight.datasets.formats.text import SAMPLE_BYTES, TextFile, utf8_file
+from convoinsight.datasets.naming import unique_identifiers
+from convoinsight.errors import Unprocessable
 
 _DELIMITERS = (",", ";", "\t", "|")  # preference order when the sample cannot tell them apart
 _MAX_SAMPLE_BYTES = 8 * 1024 * 1024  # a sample is extended to a line end, but not forever
@@ -35,14 +46,10 @@ _COMMA_DECIMAL = re.compile(r"-?\d+,\d+")
 _DOT_DECIMAL = re.compile(r"-?\d+\.\d+")
 
 
-def read_delimited(data: bytes, fmt: str, limits: Limits) -> pl.DataFrame:
-    utf8, _encoding = to_utf8(data)
-    if not utf8 or utf8.isspace():
-        raise BadRequest("the file is empty", code="empty_file")
-    if b"\n" not in utf8:  # classic Mac line ends; Polars splits lines at \n only
-        utf8 = utf8.replace(b"\r", b"\n")
-    utf8 = _without_trailing_blank_lines(utf8)
-    sample = _sample(utf8)
+def convert_delimited(source: Path, fmt: str, out: Path, work: Path, limits: Limits) -> list[str]:
+    """Write the file as Parquet at ``out`` (columns named by ``unique_identifiers(labels)``); returns the labels."""
+    text = utf8_file(source, work, newlines=True)
+    sample = _sample(text)
     separator, records = ("\t", _parse(sample, "\t")) if fmt == "tsv" else _sniff_delimiter(sample)
     header, rows = (records or [[]])[0], records[1:]
     limits.check_columns(len(header))
@@ -50,26 +57,44 @@ def read_delimited(data: bytes, fmt: str, limits: Limits) -> pl.DataFrame:
     labels = unique_labels(header)
     overrides: dict[str, type[pl.DataType]] = {labels[i]: pl.String for i in _ambiguous_date_columns(rows, header)}
     decimal_comma = separator == ";" and _uses_decimal_comma(rows)
+    first = work / "first.parquet"
     try:
-        frame = _read(utf8, separator, labels, overrides, decimal_comma)
+        labels = _sink(text, separator, labels, overrides, decimal_comma, first)
     except pl.exceptions.SchemaError:
         # Polars split the header differently from the sample parser (odd quoting):
         # trust Polars and derive the labels from the names it chose.
-        frame = _read(utf8, separator, None, {}, decimal_comma)
-        frame.columns = unique_labels([_polars_label(name) for name in frame.columns])
-    frame = check_row_lengths(frame, utf8, separator)
-    return _retype_sparse_columns(frame)
+        labels = _sink(text, separator, None, {}, decimal_comma, first)
+    names = unique_identifiers(labels)
+    blanks = check_row_lengths(first, text, separator, len(names))
+    frame = pl.scan_parquet(first)
+    if blanks:
+        frame = frame.with_row_index("__row").filter(~pl.col("__row").is_in(blanks)).drop("__row")
+    casts = _sparse_column_casts(frame)
+    if blanks or casts:
+        frame.with_columns(casts).sink_parquet(out)
+        first.unlink()
+    else:
+        os.replace(first, out)
+    return labels
 
 
-def _read(utf8: bytes, separator: str, labels: list[str] | None, overrides: dict, decimal_comma: bool) -> pl.DataFrame:
-    """Polars read with ISO date parsing; a column whose type changes past the inference window is re-typed."""
+def _sink(text: TextFile, separator: str, labels: list[str] | None, overrides: dict, decimal_comma: bool,
+          out: Path) -> list[str]:
+    """Stream the file into Parquet with ISO date parsing; a column whose type changes past the inference
+    window is re-typed and the file read again. Returns the labels (Polars' own when ``labels`` is None)."""
     overrides = dict(overrides)
     options = {"separator": separator, "new_columns": labels, "decimal_comma": decimal_comma}
+
+    def sink(**kwargs) -> list[str]:
+        scan = pl.scan_csv(text.path, schema_overrides=overrides or None, **options, **kwargs)
+        found = labels or unique_labels([_polars_label(name) for name in scan.collect_schema()])
+        scan.rename(dict(zip(scan.collect_schema(), unique_identifiers(found), strict=True))).sink_parquet(out)
+        return found
+
     try:
         for _ in range(_MAX_TYPE_RETRIES):
             try:
-                return pl.read_csv(utf8, schema_overrides=overrides or None, try_parse_dates=True,
-                                   infer_schema_length=_INFER_ROWS, **options)
+                return sink(try_parse_dates=True, infer_schema_length=_INFER_ROWS)
             except pl.exceptions.ComputeError as exc:
                 match = _PARSE_ERROR.search(str(exc))
                 if match is None:
@@ -81,40 +106,60 @@ def _read(utf8: bytes, separator: str, labels: list[str] | None, overrides: dict
                 overrides[label] = pl.Float64 if widen and overrides.get(label) is not pl.Float64 else pl.String
         # Many columns change type late in the file: let Polars see every row. Its
         # date inference over a whole large file is very slow, so dates are done after.
-        frame = pl.read_csv(utf8, schema_overrides=overrides or None, infer_schema_length=None, **options)
-        return parse_iso_temporals(frame)
+        found = sink(infer_schema_length=None)
+        frame = pl.scan_parquet(out)
+        casts = iso_temporal_casts(frame, frame.collect_schema().names())
+        if casts:
+            retyped = out.with_suffix(".dates.parquet")
+            frame.with_columns(casts).sink_parquet(retyped)
+            os.replace(retyped, out)
+        return found
     except pl.exceptions.ComputeError as exc:
         if "more fields" in str(exc):  # a row longer than the header
-            find_ragged_rows(utf8, separator, len(labels) if labels else None)  # raises, naming the line
+            find_ragged_rows(text, separator, len(labels) if labels else None)  # raises, naming the line
             raise Unprocessable("a row has more values than the header has columns", code="ragged_rows") from None
         raise unreadable(f"the file could not be read as delimited text: {short(exc)}") from None
 
 
-def _retype_sparse_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """Columns empty throughout Polars' inference window come back as text; give them their real type."""
-    window = min(frame.height, _INFER_ROWS)
-    converted, dates = [], []
-    for name, dtype in frame.schema.items():
-        column = frame[name]
-        if dtype != pl.String or column.head(window).null_count() < window or column.null_count() == frame.height:
-            continue
-        for target in (pl.Int64, pl.Float64):
-            cast = column.cast(target, strict=False)
-            if cast.null_count() == column.null_count():
-                converted.append(cast)
-                break
+def _sparse_column_casts(frame: pl.LazyFrame) -> list[pl.Expr]:
+    """Columns empty throughout Polars' inference window come back as text: the casts to their real type."""
+    schema = frame.collect_schema()
+    text = [name for name, dtype in schema.items() if dtype == pl.String]
+    if not text:
+        return []
+    head = frame.head(_INFER_ROWS).select(pl.len().alias("\x00rows"),
+                                         *(pl.col(n).null_count().alias(n) for n in text)).collect().row(0, named=True)
+    window = head["\x00rows"]
+    empty_at_top = [n for n in text if window and head[n] == window]
+    if not empty_at_top:
+        return []
+    checks = []
+    for name in empty_at_top:
+        col = pl.col(name)
+        checks += [col.null_count().alias(f"{name}\x00nulls"), pl.len().alias(f"{name}\x00rows"),
+                   *(col.cast(target, strict=False).null_count().alias(f"{name}\x00{target}")
+                     for target in (pl.Int64, pl.Float64))]
+    stats = frame.select(checks).collect().row(0, named=True)
+    casts, dates = [], []
+    for name in empty_at_top:
+        nulls = stats[f"{name}\x00nulls"]
+        if nulls == stats[f"{name}\x00rows"]:
+            continue  # empty throughout: stays text
+        target = next((t for t in (pl.Int64, pl.Float64) if stats[f"{name}\x00{t}"] == nulls), None)
+        if target is not None:
+            casts.append(pl.col(name).cast(target, strict=False))
         else:
             dates.append(name)
-    frame = frame.with_columns(converted) if converted else frame
-    return parse_iso_temporals(frame, dates) if dates else frame
+    return casts + (iso_temporal_casts(frame, dates) if dates else [])
 
 
-def _sample(utf8: bytes) -> str:
+def _sample(text: TextFile) -> str:
     """The start of the file as text, ending at a line break (so at a record end, barring quoted newlines)."""
-    if len(utf8) <= SAMPLE_BYTES:
-        return utf8.decode("utf-8")
-    end = utf8.find(b"\n", SAMPLE_BYTES, _MAX_SAMPLE_BYTES)
-    return utf8[: end if end != -1 else _MAX_SAMPLE_BYTES].decode("utf-8", errors="ignore")
+    head = text.head(_MAX_SAMPLE_BYTES if text.has_newline else SAMPLE_BYTES + 1)
+    if len(head) <= SAMPLE_BYTES:
+        return head.decode("utf-8", errors="ignore")
+    end = head.find(b"\n", SAMPLE_BYTES, _MAX_SAMPLE_BYTES)
+    return head[: end if end != -1 else _MAX_SAMPLE_BYTES].decode("utf-8", errors="ignore")
 
 
 def _parse(sample: str, separator: str) -> list[list[str]]:
@@ -172,11 +217,6 @@ def _is_number(text: str, decimal_comma: bool) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _without_trailing_blank_lines(utf8: bytes) -> bytes:
-    # Cheap here, and it spares a row-by-row scan for the most common kind of blank line.
-    return utf8.rstrip(b"\r\n") + b"\n" if utf8.endswith((b"\n\n", b"\n\r\n")) else utf8
 
 
 def _polars_label(name: str) -> str:

@@ -15,7 +15,7 @@ import struct
 import zipfile
 import zlib
 from datetime import time
-from io import BytesIO
+from pathlib import Path
 
 import fastexcel
 import polars as pl
@@ -27,7 +27,8 @@ MAX_RATIO = 100  # legitimate workbooks expand 5-20x; a zip bomb ~1000x
 RATIO_FLOOR = 100 * 1024 * 1024  # small files may compress as well as they like
 MAX_PART_BYTES = 1024 * 1024 * 1024  # any one part of the workbook, uncompressed
 MAX_CELLS = 50_000_000
-_HEAD_BYTES = 64 * 1024  # <dimension> sits right after the <worksheet> start tag
+_HEAD_BYTES = 64 * 1024
+_READ_BYTES = 1024 * 1024  # <dimension> sits right after the <worksheet> start tag
 _PARSED_PART = re.compile(r"\.(xml|rels)$", re.IGNORECASE)  # what calamine reads (not images etc.)
 _WORKBOOK = "xl/workbook.xml"
 _SHEET = re.compile(r"<(?:\w+:)?sheet\b([^>]*)>")
@@ -39,25 +40,25 @@ _DEDUPLICATED = re.compile(r"^(.*)_\d+$")  # fastexcel renames a repeated header
 _TRIM_HINT = " (if much of the sheet is empty, delete the unused rows and columns in Excel and save it again)"
 
 
-def is_workbook(data: bytes) -> bool:
+def is_workbook(source: Path) -> bool:
     try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
+        with zipfile.ZipFile(source) as archive:
             return _WORKBOOK in archive.NameToInfo
     except (zipfile.BadZipFile, OSError):
         return False
 
 
-def read_xlsx(data: bytes, sheet: str | None, limits: Limits) -> pl.DataFrame:
+def read_xlsx(source: Path, sheet: str | None, limits: Limits) -> pl.DataFrame:
     try:
-        archive = zipfile.ZipFile(BytesIO(data))
+        archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError):
         raise unreadable("the Excel file is damaged or incomplete (it is not a readable ZIP package)") from None
     with archive:
         if _WORKBOOK not in archive.NameToInfo:
             raise unreadable("the file is a ZIP archive but not an Excel workbook (.xlsx)")
-        _check_expansion(data, archive)
+        _check_expansion(source, archive)
         try:
-            reader = fastexcel.read_excel(data)
+            reader = fastexcel.read_excel(str(source))
         except Exception as exc:  # calamine's errors have no common base worth naming
             raise unreadable(f"the Excel file could not be opened: {short(exc)}") from None
         parts = _sheet_parts(archive)
@@ -74,12 +75,13 @@ def read_xlsx(data: bytes, sheet: str | None, limits: Limits) -> pl.DataFrame:
     return _tidy(frame, blank_header)
 
 
-def _check_expansion(data: bytes, archive: zipfile.ZipFile) -> None:
+def _check_expansion(source: Path, archive: zipfile.ZipFile) -> None:
     """413 for a zip bomb: by the sizes the zip declares, then by actually inflating what calamine will parse."""
     infos = archive.infolist()
     declared = sum(info.file_size for info in infos)
-    if declared > RATIO_FLOOR and declared > MAX_RATIO * len(data):
-        raise PayloadTooLarge(f"the workbook would expand from {_mb(len(data))} to {_mb(declared)}, more than "
+    size = source.stat().st_size
+    if declared > RATIO_FLOOR and declared > MAX_RATIO * size:
+        raise PayloadTooLarge(f"the workbook would expand from {_mb(size)} to {_mb(declared)}, more than "
                               f"{MAX_RATIO} times its size; it was refused as a possible zip bomb", code="zip_bomb")
     for info in infos:
         if info.file_size > MAX_PART_BYTES:
@@ -87,33 +89,47 @@ def _check_expansion(data: bytes, archive: zipfile.ZipFile) -> None:
                                   f"is {_mb(MAX_PART_BYTES)} per part", code="file_too_large")
     # The declared sizes are only claims: a crafted zip can declare a small size and
     # inflate to gigabytes, so inflate each part calamine will parse, counting, and stop early.
-    for info in (i for i in infos if _PARSED_PART.search(i.filename)):
-        actual = _inflated_size(data, info)
-        if actual > info.file_size:
-            raise PayloadTooLarge(f"the workbook part {info.filename!r} expands beyond the size it declares; "
-                                  "it was refused as a possible zip bomb", code="zip_bomb")
-        if actual < info.file_size:
-            raise unreadable("the Excel file is damaged or incomplete (a part of it is cut short)")
+    with open(source, "rb") as handle:
+        for info in (i for i in infos if _PARSED_PART.search(i.filename)):
+            _check_part(handle, info)
 
 
-def _inflated_size(data: bytes, info: zipfile.ZipInfo) -> int:
-    """Bytes the member really inflates to, counting no further than one byte past its declared size."""
-    signature, name_length, extra_length = struct.unpack_from("<4s22xHH", data, info.header_offset)
+def _check_part(handle, info: zipfile.ZipInfo) -> None:
+    actual = _inflated_size(handle, info)
+    if actual > info.file_size:
+        raise PayloadTooLarge(f"the workbook part {info.filename!r} expands beyond the size it declares; "
+                              "it was refused as a possible zip bomb", code="zip_bomb")
+    if actual < info.file_size:
+        raise unreadable("the Excel file is damaged or incomplete (a part of it is cut short)")
+
+
+def _inflated_size(handle, info: zipfile.ZipInfo) -> int:
+    """Bytes the member really inflates to, counting no further than one byte past its declared size.
+
+    The compressed bytes are read from the file 1 MB at a time: a part is never held whole."""
+    handle.seek(info.header_offset)
+    header = handle.read(30)
+    if len(header) < 30:
+        raise unreadable("the Excel file is damaged (a part of the ZIP package is missing)")
+    signature, name_length, extra_length = struct.unpack_from("<4s22xHH", header)
     if signature != b"PK\x03\x04":
         raise unreadable("the Excel file is damaged (a part of the ZIP package is missing)")
-    start = info.header_offset + 30 + name_length + extra_length
-    raw = memoryview(data)[start:start + info.compress_size]
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    left = info.compress_size
     if info.compress_type == zipfile.ZIP_STORED:
-        return len(raw)
+        return len(handle.read(min(left, info.file_size + 1)))
     if info.compress_type != zipfile.ZIP_DEFLATED:
         raise unreadable("the Excel file uses a compression method Excel itself does not use")
-    inflater, total, pending = zlib.decompressobj(-zlib.MAX_WBITS), 0, raw
+    inflater, total, pending = zlib.decompressobj(-zlib.MAX_WBITS), 0, b""
     try:
         while total <= info.file_size:
+            if not pending and left:
+                pending = handle.read(min(left, _READ_BYTES))
+                left -= len(pending)
             out = inflater.decompress(pending, 1024 * 1024)
             total += len(out)
             pending = inflater.unconsumed_tail
-            if inflater.eof or (not pending and not out):
+            if inflater.eof or (not pending and not out and not left):
                 break
     except zlib.error:
         raise unreadable("the Excel file is damaged (a part of the ZIP package cannot be decompressed)") from None
