@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
-
-import pytest
 
 from convoinsight.errors import ServiceUnavailable
 from convoinsight.jobs.inprocess import InProcessQueue
@@ -18,18 +15,8 @@ from convoinsight.services import get_services
 from convoinsight.sessions import store as sessions
 from convoinsight.settings import get_settings
 from tests.conftest import function_client
-from tests.support.data import SALES_CSV
 
 QUESTION = {"domain": "shop", "prompt": "total revenue by region"}
-
-
-@pytest.fixture
-def shop(local_env, user_id):
-    datasets, queries = function_client("datasets"), function_client("queries")
-    h = {"X-User-Id": user_id}
-    assert datasets.post("/shop", headers=h,
-                         data={"file": (io.BytesIO(SALES_CSV.read_bytes()), "sales.csv")}).status_code == 201
-    return queries, h
 
 
 def wait(queries, h, job_id: str, timeout: float = 30) -> dict:

@@ -3,7 +3,6 @@ worker that died is taken over once its lease expires, and a job nobody can fini
 
 from __future__ import annotations
 
-import io
 import time
 
 import pytest
@@ -12,18 +11,7 @@ from convoinsight.jobs import store
 from convoinsight.jobs.inprocess import InProcessQueue
 from convoinsight.services import Services, get_services
 from convoinsight.settings import get_settings
-from tests.conftest import function_client
-from tests.support.data import SALES_CSV
 from tests.unit.test_async_jobs import QUESTION, wait
-
-
-@pytest.fixture
-def shop(local_env, user_id):
-    datasets, queries = function_client("datasets"), function_client("queries")
-    h = {"X-User-Id": user_id}
-    assert datasets.post("/shop", headers=h,
-                         data={"file": (io.BytesIO(SALES_CSV.read_bytes()), "sales.csv")}).status_code == 201
-    return queries, h
 
 
 class _DiesAfterJournaling(InProcessQueue):

@@ -23,7 +23,7 @@ import pytest
 from convoinsight.datasets import ingest
 from convoinsight.errors import ConvoInsightError
 from convoinsight.settings import get_settings
-from convoinsight.workers.pool import WorkerPool
+from convoinsight.workers.pool import WorkerPool, close_shared
 from tests.conftest import function_client
 from tests.support.http import assert_error
 
@@ -266,8 +266,7 @@ def test_a_real_reader_past_its_memory_limit(local_env, user_id):
         set_env(INGEST_MEMORY_MB="1024")  # the next upload runs under the service's usual limit
         assert_service_fine(client, user_id)
     finally:  # this pool's limit is this test's: its worker does not outlive it
-        ingest._POOLS.pop((1, 256), None)
-        pool.close()
+        close_shared(pool=pool)
 
 
 # --- read back before registering -----------------------------------------------------------------------------------

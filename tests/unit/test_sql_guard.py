@@ -41,7 +41,7 @@ class _Engine:
             self.paths[name] = str(folder / f"{name}.parquet")
         self.pool, self.limits = pool, SqlLimits.from_settings(load_settings({}))
 
-    def execute(self, sql: str, eager: bool = True):
+    def execute(self, sql: str):
         from convoinsight.sql.compile import compile_select
         from convoinsight.sql.execute import run_select
 
@@ -318,4 +318,16 @@ def test_well_formed_simple_selects_are_accepted(sql: str, sql_context: _Engine)
     checked = check_select(sql, ALLOWED)
     assert checked.tables == frozenset({"flights"})
     assert not checked.sql.endswith(";")
-    sql_context.execute(checked.sql, eager=True)
+    sql_context.execute(checked.sql)
+
+
+def test_generate_series_is_allowed_only_small_and_constant() -> None:
+    check_select("SELECT m FROM generate_series(DATE '2024-01-01', DATE '2024-12-01', INTERVAL '1 month') AS g(m)",
+                 ALLOWED)
+    check_select("SELECT n FROM generate_series(1, 10000) AS g(n)", ALLOWED)
+    with pytest.raises(SqlRefused, match="10001 rows; at most 10000"):
+        check_select("SELECT n FROM generate_series(1, 10001) AS g(n)", ALLOWED)
+    with pytest.raises(SqlRefused, match="constant start, stop and step"):
+        check_select("SELECT n FROM flights, generate_series(1, flights.distance) AS g(n)", ALLOWED)
+    with pytest.raises(SqlRefused, match="constant"):
+        check_select("SELECT n FROM generate_series(1, 5, 0) AS g(n)", ALLOWED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -70,3 +71,25 @@ def test_replace_on_error_gives_every_task_after_a_failure_a_fresh_worker():
         assert pool.run({"kind": "echo"}, 10)["pid"] != pid
     finally:
         pool.close()
+
+
+def test_a_task_waits_for_a_free_worker_at_most_as_long_as_allowed():
+    from convoinsight.workers.pool import WorkerBusy
+
+    pool = WorkerPool(ENTRY, 1)
+    try:
+        pool.run({"kind": "echo"}, 10)
+        hung = threading.Thread(target=lambda: _expect_timeout(pool))
+        hung.start()
+        time.sleep(0.3)
+        with pytest.raises(WorkerBusy):
+            pool.run({"kind": "echo"}, 10, wait=0.2)
+        hung.join()
+        assert pool.run({"kind": "echo", "value": 1}, 10)["value"] == 1
+    finally:
+        pool.close()
+
+
+def _expect_timeout(pool) -> None:
+    with pytest.raises(WorkerTimeout):
+        pool.run({"kind": "hang"}, 1.5)

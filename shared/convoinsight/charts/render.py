@@ -36,7 +36,16 @@ from convoinsight.errors import NotFound, ServiceUnavailable, Unprocessable
 from convoinsight.sessions import store
 from convoinsight.settings import Settings, get_settings
 from convoinsight.storage.blobs import BlobStore
-from convoinsight.workers.pool import TaskFailed, WorkerBusy, WorkerCrashed, WorkerError, WorkerPool, WorkerTimeout
+from convoinsight.workers.pool import (
+    TaskFailed,
+    WorkerBusy,
+    WorkerCrashed,
+    WorkerError,
+    WorkerPool,
+    WorkerTimeout,
+    close_shared,
+    shared_pool,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +58,19 @@ _SVG_SIZE = re.compile(r'<svg[^>]*?\swidth="([\d.]+)"[^>]*?\sheight="([\d.]+)"')
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
-_POOLS: dict[tuple[int, int], WorkerPool] = {}
 
 
 def render_pool(settings: Settings) -> WorkerPool:
-    """The process's render workers (one pool per size and memory limit), created on first use."""
-    key = (settings.chart_render_workers, settings.chart_render_memory_mb)
-    with _lock:
-        pool = _POOLS.get(key)
-        if pool is None:
-            # memory_bytes=0: the pool's limit is an address-space one, which V8 cannot run under; the worker
-            # limits its committed memory itself (render_worker.py). replace_on_error: a fresh worker after any
-            # failure, so that no state of a failed render reaches the next one.
-            pool = _POOLS[key] = WorkerPool(RENDER_ENTRY, settings.chart_render_workers, memory_bytes=0,
-                                            replace_on_error=True)
-        return pool
+    """The process's render workers, created on first use. memory_bytes=0: the pool's limit is an address-space
+    one, which V8 cannot run under; the worker limits its committed memory itself (render_worker.py), hence the
+    variant. replace_on_error: a fresh worker after any failure, so no state of a failed render reaches the next."""
+    return shared_pool(RENDER_ENTRY, settings.chart_render_workers, replace_on_error=True,
+                       variant=settings.chart_render_memory_mb)
 
 
 def close_pools() -> None:
     """Stop every render worker of this process (tests, shutdown); the next render starts new ones."""
-    with _lock:
-        pools = list(_POOLS.values())
-        _POOLS.clear()
-    for pool in pools:
-        pool.close()
+    close_shared(RENDER_ENTRY)
 
 
 def render_counts() -> dict[str, int]:

@@ -23,7 +23,6 @@ import logging
 import shutil
 import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from convoinsight.errors import (
     UnsupportedMediaType,
 )
 from convoinsight.settings import Settings
-from convoinsight.workers.pool import TaskFailed, WorkerBusy, WorkerCrashed, WorkerPool, WorkerTimeout
+from convoinsight.workers.pool import TaskFailed, WorkerBusy, WorkerCrashed, WorkerPool, WorkerTimeout, shared_pool
 
 log = logging.getLogger("convoinsight.ingest")
 INGEST_ENTRY = "convoinsight.datasets.ingest_worker:run"
@@ -61,19 +60,10 @@ class Ingested:
     copied: bool  # a canonical Parquet upload, copied unchanged
 
 
-_POOLS: dict[tuple[int, int], WorkerPool] = {}
-_POOLS_LOCK = threading.Lock()
-
-
 def ingest_pool(settings: Settings) -> WorkerPool:
-    """The process's ingest workers (one pool per size and memory limit); started on first use."""
-    key = (settings.ingest_workers, settings.ingest_memory_mb)
-    with _POOLS_LOCK:
-        pool = _POOLS.get(key)
-        if pool is None:
-            # replace_on_error: a worker whose task raised (MemoryError) may have a fragmented heap near its limit.
-            pool = _POOLS[key] = WorkerPool(INGEST_ENTRY, settings.ingest_workers, replace_on_error=True)
-        return pool
+    """The process's ingest workers, started on the first upload. replace_on_error: a worker whose task raised
+    (MemoryError) may have a fragmented heap near its limit, which it sets itself (hence the variant)."""
+    return shared_pool(INGEST_ENTRY, settings.ingest_workers, replace_on_error=True, variant=settings.ingest_memory_mb)
 
 
 @contextmanager

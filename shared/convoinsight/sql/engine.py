@@ -140,7 +140,7 @@ def run(task: dict[str, Any]) -> dict[str, Any]:
             raise EngineError("sql_not_a_query", "the statement returned no result", "execute")
         names = list(relation.columns)
         types = [column_type(str(t)) for t in relation.types]
-        encoder = ResultEncoder(types, int(limits["max_rows"]), int(limits["max_bytes"]),
+        encoder = ResultEncoder(int(limits["max_rows"]), int(limits["max_bytes"]),
                                 int(limits["max_cell_chars"]))
         reader = relation.to_arrow_reader(BATCH_ROWS)
         for batch in reader:

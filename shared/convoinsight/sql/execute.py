@@ -7,14 +7,20 @@ kill there ends that question with ``sql_error`` and a fresh worker takes its pl
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from convoinsight.errors import SqlExecutionError
 from convoinsight.settings import Settings
 from convoinsight.sql.compile import CompiledSql
-from convoinsight.workers.pool import TaskFailed, WorkerBusy, WorkerCrashed, WorkerPool, WorkerTimeout
+from convoinsight.workers.pool import (
+    TaskFailed,
+    WorkerBusy,
+    WorkerCrashed,
+    WorkerPool,
+    WorkerTimeout,
+    shared_pool,
+)
 
 ENGINE_ENTRY = "convoinsight.sql.engine:run"
 # Past the statement limit the worker interrupts the query itself; this much later the parent kills it.
@@ -57,19 +63,9 @@ class ResultTable:
                 "row_count": self.row_count, "truncated": self.truncated, "limits": self.limits}
 
 
-_POOLS: dict[tuple[int, int], WorkerPool] = {}
-_POOLS_LOCK = threading.Lock()
-
-
 def engine_pool(settings: Settings) -> WorkerPool:
-    """The process's engine workers (one pool per size and memory limit)."""
-    key = (settings.sql_workers, settings.sql_worker_memory_mb)
-    with _POOLS_LOCK:
-        pool = _POOLS.get(key)
-        if pool is None:
-            pool = _POOLS[key] = WorkerPool(ENGINE_ENTRY, settings.sql_workers,
-                                            memory_bytes=settings.sql_worker_memory_mb * 1024 * 1024)
-        return pool
+    """The process's engine workers, started on the first query."""
+    return shared_pool(ENGINE_ENTRY, settings.sql_workers, memory_bytes=settings.sql_worker_memory_mb * 1024 * 1024)
 
 
 def run_select(compiled: CompiledSql, sources: dict[str, str], limits: SqlLimits, pool: WorkerPool) -> ResultTable:

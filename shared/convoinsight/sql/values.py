@@ -61,7 +61,8 @@ def column_type(engine_type: str) -> str:
 
 def iso_duration(months: int, days: int, nanoseconds: int) -> str:
     """ISO 8601 duration of an interval's three parts: ``P1Y2M3DT4H5M6.5S``; ``P0D`` when empty."""
-    years, months = divmod(months, 12) if months >= 0 else (-divmod(-months, 12)[0], -divmod(-months, 12)[1])
+    sign = -1 if months < 0 else 1
+    years, months = (sign * part for part in divmod(abs(months), 12))
     out = "P" + "".join(f"{v}{u}" for v, u in ((years, "Y"), (months, "M"), (days, "D")) if v)
     if nanoseconds:
         sign = "-" if nanoseconds < 0 else ""
@@ -77,7 +78,7 @@ def iso_duration(months: int, days: int, nanoseconds: int) -> str:
     return out if out != "P" else "P0D"
 
 
-def encode(value: Any, kind: str, max_chars: int) -> tuple[Any, bool]:
+def encode(value: Any, max_chars: int) -> tuple[Any, bool]:
     """(JSON value, whether a text was cut)."""
     if value is None or isinstance(value, bool):
         return value, False
@@ -114,7 +115,7 @@ def encode(value: Any, kind: str, max_chars: int) -> tuple[Any, bool]:
         cut = False
         items = []
         for item in value:
-            encoded, c = encode(item, "", max_chars)
+            encoded, c = encode(item, max_chars)
             items.append(encoded)
             cut |= c
         return items, cut
@@ -122,7 +123,7 @@ def encode(value: Any, kind: str, max_chars: int) -> tuple[Any, bool]:
         cut = False
         obj = {}
         for key, item in value.items():
-            encoded, c = encode(item, "", max_chars)
+            encoded, c = encode(item, max_chars)
             obj[str(key)] = encoded
             cut |= c
         return obj, cut
@@ -151,8 +152,7 @@ def _size(value: Any) -> int:
 class ResultEncoder:
     """Keeps the first rows of a stream of Arrow batches within the limits and counts all of them."""
 
-    def __init__(self, types: list[str], max_rows: int, max_bytes: int, max_chars: int):
-        self.types = types
+    def __init__(self, max_rows: int, max_bytes: int, max_chars: int):
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.max_chars = max_chars
@@ -173,8 +173,8 @@ class ResultEncoder:
         for values in zip(*columns, strict=True):
             row = []
             size = 2
-            for value, kind in zip(values, self.types, strict=True):
-                encoded, cut = encode(value, kind, self.max_chars)
+            for value in values:
+                encoded, cut = encode(value, self.max_chars)
                 self.cells_cut += cut
                 row.append(encoded)
                 size += _size(encoded) + 1

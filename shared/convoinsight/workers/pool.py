@@ -262,3 +262,36 @@ def _death(exitcode: int | None) -> str:
     if exitcode == 70:
         return "the worker stopped after an engine panic"
     return f"the worker exited with status {exitcode}"
+
+
+_SHARED: dict[tuple, WorkerPool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool(entry: str, size: int, *, memory_bytes: int = 0, replace_on_error: bool = False,
+                variant: object = None) -> WorkerPool:
+    """The process's pool for these arguments, created on first use (never at import: cold starts).
+
+    ``variant`` tells apart pools whose workers limit themselves from their settings (a different
+    limit needs different workers, since a process cannot raise its own limit back)."""
+    key = (entry, size, memory_bytes, replace_on_error, variant)
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None:
+            pool = _SHARED[key] = WorkerPool(entry, size, memory_bytes=memory_bytes,
+                                             replace_on_error=replace_on_error)
+        return pool
+
+
+def shared_pools(entry: str) -> list[WorkerPool]:
+    with _SHARED_LOCK:
+        return [pool for key, pool in _SHARED.items() if key[0] == entry]
+
+
+def close_shared(entry: str | None = None, *, pool: WorkerPool | None = None) -> None:
+    """Stop and forget the shared pools of ``entry`` (or just ``pool``); the next use starts new workers."""
+    with _SHARED_LOCK:
+        keys = [k for k, p in _SHARED.items() if (pool is None or p is pool) and (entry is None or k[0] == entry)]
+        closing = [_SHARED.pop(k) for k in keys]
+    for item in closing:
+        item.close()
