@@ -50,9 +50,6 @@ class GcsObjectFileSystem(AbstractFileSystem):
         self._url = blob.media_link  # ...?generation=G&alt=media: every read sees the same version
         self._size = blob.size
         self._modified = blob.updated or dt.datetime.now(dt.UTC)
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.bytes = 0
 
     def _check(self, path: str) -> None:
         if self.unstrip_protocol(path) != self.path:
@@ -91,11 +88,7 @@ class GcsObjectFileSystem(AbstractFileSystem):
         if length <= 0 or start >= self._size:
             return b""
         end = min(start + length, self._size) - 1  # inclusive, as HTTP Range is
-        data = DEFAULT_RETRY.with_timeout(RETRY_DEADLINE)(self._get)(start, end)
-        with self._lock:
-            self.requests += 1
-            self.bytes += len(data)
-        return data
+        return DEFAULT_RETRY.with_timeout(RETRY_DEADLINE)(self._get)(start, end)
 
     def _get(self, start: int, end: int) -> bytes:
         # The client's authorized session (credentials refreshed by google-auth) on the object's mediaLink.
