@@ -11,12 +11,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def main() -> int:
-    from bench import charts_render, datasets, grounding, ingest, jobs, pipeline, sql_engine, web_stack
+    from bench import charts_render, datasets, grounding, ingest, jobs, pipeline, sources, sql_engine, web_stack
 
     wanted = set(sys.argv[1:])
     results = {}
     suites = (("sql_engine", sql_engine), ("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding),
-              ("web_stack", web_stack), ("jobs", jobs), ("charts_render", charts_render), ("ingest", ingest))
+              ("web_stack", web_stack), ("jobs", jobs), ("charts_render", charts_render), ("ingest", ingest),
+              ("sources", sources))
     for name, module in suites:
         if wanted and name not in wanted:
             continue

@@ -29,6 +29,11 @@ def start_backing(stack: ExitStack, state_dir: Path) -> None:
         os.environ["POSTGRES_URL"] = pg.start()
         stack.callback(pg.stop)
         log.info("PostgreSQL started on port %s (data in %s)", pg.port, pg.data_dir)
+        from local_emulator import sample_source
+
+        sample = sample_source.ensure(pg.port, state_dir)
+        log.info("sample PostgreSQL source (database shop, schema crm): POST %s to /api/v1/sources/postgres",
+                 sample)
     if not os.environ.get("REDIS_URL"):
         redis = RedisServer(state_dir / "redis")
         os.environ["REDIS_URL"] = redis.start()
@@ -47,6 +52,9 @@ def main() -> int:
 
     from convoinsight.settings import load_settings
 
+    if os.environ.get("DEPLOYMENT_MODE", "local").strip().lower() == "local":
+        # The sample source and a developer's own databases live on this machine or its network.
+        os.environ.setdefault("SOURCES_ALLOW_PRIVATE_HOSTS", "true")
     load_settings()  # fail fast, before starting anything, on a bad setting
     with ExitStack() as stack:
         start_backing(stack, state_dir)

@@ -13,11 +13,24 @@ from pathlib import Path
 import pytest
 
 from local_emulator.backing import PostgresServer, RedisServer
+from tests.support import network_guard
 from tests.support.stub_llm import StubLLM
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 REPO = Path(__file__).resolve().parents[1]
 GENEROUS_LIMITS = ",".join(f"{cls}=100000/hour" for cls in ("default", "query", "upload", "dataset_ops", "auth"))
+
+
+def pytest_configure(config) -> None:
+    """Loopback only, for the whole session: a connect anywhere else raises (tests/support/network_guard.py)."""
+    network_guard.install()
+
+
+@pytest.fixture(autouse=True)
+def network_attempts() -> list[tuple[str, int]]:
+    """The connects of this test only (``network_guard.attempts``, cleared before each test)."""
+    network_guard.clear()
+    return network_guard.attempts
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +46,16 @@ def state_root() -> Iterator[Path]:
 def postgres(state_root: Path) -> Iterator[PostgresServer]:
     server = PostgresServer(state_root / "postgres", durable=False)
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def customer_db(state_root: Path):
+    """The customer's own PostgreSQL (password sign-in, TLS, a ``shop`` database): tests/support/customer_db.py."""
+    from tests.support.customer_db import CustomerDatabase
+
+    server = CustomerDatabase(state_root / "customer-db").start()
     yield server
     server.stop()
 

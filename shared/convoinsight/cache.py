@@ -23,6 +23,7 @@ TTL = {
     "profile": 3600,
     "result": 3600,
     "llm": 24 * 3600,
+    "catalog": 300,  # a tenant's PostgreSQL catalog (SOURCE_SCHEMA_CACHE_SECONDS overrides per call)
 }
 _GENERATION_TTL = 7 * 24 * 3600
 _PREFIX = "ci:v1"
@@ -86,11 +87,11 @@ class Cache:
                    hit=raw is not None)
         return key, (json.loads(raw) if raw is not None else None)
 
-    def set_json(self, key: str | None, kind: str, value: Any) -> None:
-        if key is None or self.redis is None:
+    def set_json(self, key: str | None, kind: str, value: Any, ttl: int | None = None) -> None:
+        if key is None or self.redis is None or ttl == 0:
             return
         try:
-            self.redis.set(key, json.dumps(value, default=str, separators=(",", ":")), ex=TTL[kind])
+            self.redis.set(key, json.dumps(value, default=str, separators=(",", ":")), ex=ttl or TTL[kind])
         except Exception as exc:
             log.warning("cache write failed: %s", type(exc).__name__)
 
@@ -102,9 +103,10 @@ class Cache:
         except Exception as exc:
             log.warning("cache delete failed: %s", type(exc).__name__)
 
-    def cached(self, tenant: str, scope: str, kind: str, parts: tuple[Any, ...], compute) -> Any:
+    def cached(self, tenant: str, scope: str, kind: str, parts: tuple[Any, ...], compute,
+               ttl: int | None = None) -> Any:
         key, value = self.get_json(tenant, scope, kind, *parts)
         if value is None:
             value = compute()
-            self.set_json(key, kind, value)
+            self.set_json(key, kind, value, ttl)
         return value

@@ -146,6 +146,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CHART_RENDER_WORKERS", "1", "Render worker processes per instance, started on the first image "
             "request; more renders at once wait for a free worker (at most the time limit, then 503 "
             "`chart_render_busy`)."),
+    Setting("FERNET_KEY", "", "Keys that encrypt stored database passwords (Fernet, url-safe base64 of 32 bytes), "
+            "comma-separated: the first encrypts, every one decrypts, so a key is rotated by putting the new one "
+            "first. In the cloud it comes from Secret Manager as a secret environment variable. Empty in local mode: "
+            "a key generated once into `LOCAL_STATE_DIR/fernet.key` (0600); elsewhere passwords cannot be stored."),
+    Setting("SOURCES_ALLOW_PRIVATE_HOSTS", "false", "Let PostgreSQL connections reach private, loopback and "
+            "link-local addresses (`true`/`false`). Local mode only (`make dev` turns it on for its own "
+            "PostgreSQL); refused with DEPLOYMENT_MODE cloud or hybrid. Metadata addresses stay refused."),
+    Setting("SOURCE_CONNECT_TIMEOUT_SECONDS", "5", "Time limit of connecting to a tenant's PostgreSQL (TCP, TLS and "
+            "sign-in); past it the request gets 503 `source_unavailable` with `Retry-After`."),
+    Setting("SOURCE_STATEMENT_TIMEOUT_SECONDS", "30", "`statement_timeout` of every statement run on a tenant's "
+            "PostgreSQL (questions, custom SQL, catalog reads); writes get twice as long. Past it: "
+            "`sql_timeout`."),
+    Setting("SOURCE_PULL_MAX_ROWS", "1000000", "Most rows pulled from one linked PostgreSQL table when a question "
+            "joins it with uploaded datasets (after pushed-down filters); past it the question gets "
+            "`sql_error.code` `source_pull_too_large`."),
+    Setting("SOURCE_WRITE_MAX_ROWS", "1000000", "Most rows one table write (create from a dataset, replace, append) "
+            "may carry; more is refused with 413 `too_many_rows` before anything is written."),
+    Setting("SOURCE_SCHEMA_CACHE_SECONDS", "300", "How long a connection's table list is served from the cache "
+            "(Redis); `?refresh=true` or a refresh of the links reads the catalog again."),
+    Setting("SOURCE_WORKERS", "2", "Worker processes per instance that run SQL on tenants' PostgreSQL and receive "
+            "its results; more queries at once wait for a free worker (at most the statement limit)."),
+    Setting("SOURCE_WORKER_MEMORY_MB", "1024", "Address-space limit of one PostgreSQL worker process: a result or "
+            "pull that needs more ends with `sql_memory_limit` and the worker is replaced. At least 256."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
 )
@@ -226,6 +249,15 @@ class Settings:
     chart_render_timeout_seconds: float
     chart_render_memory_mb: int
     chart_render_workers: int
+    fernet_keys: tuple[str, ...]
+    sources_allow_private_hosts: bool
+    source_connect_timeout_seconds: float
+    source_statement_timeout_seconds: float
+    source_pull_max_rows: int
+    source_write_max_rows: int
+    source_schema_cache_seconds: int
+    source_workers: int
+    source_worker_memory_mb: int
     port: int
     log_level: str
 
@@ -233,6 +265,7 @@ class Settings:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         if shown["llm_api_key"]:
             shown["llm_api_key"] = "***"
+        shown["fernet_keys"] = tuple("***" for _ in shown["fernet_keys"])
         for name in ("postgres_url", "redis_url"):
             shown[name] = _mask_url(shown[name])
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
@@ -358,6 +391,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("SQL_WORKER_MEMORY_MB must be at least SQL_MEMORY_MB + 256 (the engine lives inside the "
                           "worker)")
 
+    allow_private = _bool("SOURCES_ALLOW_PRIVATE_HOSTS", raw["SOURCES_ALLOW_PRIVATE_HOSTS"])
+    if allow_private and mode != "local":
+        raise ConfigError("SOURCES_ALLOW_PRIVATE_HOSTS=true lets tenants reach private networks and is allowed only "
+                          "with DEPLOYMENT_MODE=local")
+
     return Settings(
         deployment_mode=mode,
         blob_backend=blob,
@@ -422,6 +460,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chart_render_timeout_seconds=_positive("CHART_RENDER_TIMEOUT_SECONDS", raw["CHART_RENDER_TIMEOUT_SECONDS"]),
         chart_render_memory_mb=_int("CHART_RENDER_MEMORY_MB", raw["CHART_RENDER_MEMORY_MB"], 768),
         chart_render_workers=_int("CHART_RENDER_WORKERS", raw["CHART_RENDER_WORKERS"], 1),
+        fernet_keys=tuple(k.strip() for k in raw["FERNET_KEY"].split(",") if k.strip()),
+        sources_allow_private_hosts=allow_private,
+        source_connect_timeout_seconds=_positive("SOURCE_CONNECT_TIMEOUT_SECONDS",
+                                                 raw["SOURCE_CONNECT_TIMEOUT_SECONDS"]),
+        source_statement_timeout_seconds=_positive("SOURCE_STATEMENT_TIMEOUT_SECONDS",
+                                                   raw["SOURCE_STATEMENT_TIMEOUT_SECONDS"]),
+        source_pull_max_rows=_int("SOURCE_PULL_MAX_ROWS", raw["SOURCE_PULL_MAX_ROWS"], 1),
+        source_write_max_rows=_int("SOURCE_WRITE_MAX_ROWS", raw["SOURCE_WRITE_MAX_ROWS"], 1),
+        source_schema_cache_seconds=_int("SOURCE_SCHEMA_CACHE_SECONDS", raw["SOURCE_SCHEMA_CACHE_SECONDS"], 0),
+        source_workers=_int("SOURCE_WORKERS", raw["SOURCE_WORKERS"], 1),
+        source_worker_memory_mb=_int("SOURCE_WORKER_MEMORY_MB", raw["SOURCE_WORKER_MEMORY_MB"], 256),
         port=_int("PORT", raw["PORT"], 1),
         log_level=raw["LOG_LEVEL"].upper(),
     )

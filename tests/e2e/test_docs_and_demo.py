@@ -36,11 +36,16 @@ def test_readme_has_upload_list_and_ask_examples():
     assert len(commands) >= 5
 
 
-def test_every_readme_curl_command_works_against_the_emulator(emulator, tmp_path):
+def test_every_readme_curl_command_works_against_the_emulator(emulator, postgres, tmp_path):
+    from local_emulator import sample_source
+
     user = "readme-user"
     answer = None
+    # What `make dev` creates when it starts its own PostgreSQL (this emulator is given the session's).
+    sample = sample_source.ensure(postgres.port, tmp_path)
     for command in readme_curl_commands():
         command = command.replace("http://127.0.0.1:8080/api/v1", emulator.base).replace("alice", user)
+        command = command.replace("@.local/sample-source.json", f"@{sample}")
         output = re.search(r" -o (\S+)", command)
         if output:  # a download: write it to a temp file and check that instead of stdout
             target = tmp_path / Path(output.group(1)).name

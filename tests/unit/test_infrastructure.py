@@ -187,7 +187,7 @@ def test_function_environment_uses_setting_names_only(env):
                      "TASKS_SERVICE_ACCOUNT", "LLM_MODEL"):
         assert required in base, f"{env} does not set {required}"
     # secrets travel as secret environment variables only, never plain
-    assert secrets == {"LLM_API_KEY"}
+    assert secrets == {"LLM_API_KEY", "FERNET_KEY"}  # model keys; the key of stored database passwords
     assert not secrets & set(base)
     text = (MODULES / "functions" / "main.tf").read_text()
     assert 'dynamic "secret_environment_variables"' in text

@@ -21,11 +21,16 @@ QUESTION = {"domain": "d", "prompt": "total revenue by region"}
 
 
 @pytest.fixture
-def world(local_env, user_id):
+def world(local_env, user_id, monkeypatch):
     """The owner's things: a dataset, an answered question (session, chart, cached answer, memory),
-    domain overrides, a pending signed upload and an API key."""
+    domain overrides, a pending signed upload, an API key and a PostgreSQL connection."""
+    from convoinsight.settings import get_settings
+
+    monkeypatch.setenv("SOURCES_ALLOW_PRIVATE_HOSTS", "true")  # the connection is saved, never connected to
+    get_settings.cache_clear()
     owner, intruder = {"X-User-Id": user_id}, {"X-User-Id": f"{user_id}-intruder"}
-    clients = {name: function_client(name) for name in ("datasets", "queries", "charts", "prompts", "auth")}
+    clients = {name: function_client(name) for name in ("datasets", "queries", "charts", "prompts", "auth",
+                                                          "sources")}
     assert clients["datasets"].post("/d", headers=owner,
                                     data={"file": (io.BytesIO(OWNER_CSV), "t.csv")}).status_code == 201
     answer = clients["queries"].post("/", headers=owner, json=QUESTION).get_json()
@@ -34,8 +39,12 @@ def world(local_env, user_id):
                            json={"agents": {"compiler": {"instructions": "OWNER ONLY"}}})
     key = clients["auth"].post("/keys", headers=owner, json={"name": "owner key"}).get_json()
     job = clients["queries"].post("/", headers=owner, json={**QUESTION, "mode": "async"}).get_json()
+    connection = clients["sources"].post("/postgres", headers=owner, json={
+        "name": "owned", "host": "127.0.0.1", "port": 1, "database": "shop", "user": "reader",
+        "password": "owner-secret"})
+    assert connection.status_code == 201, connection.get_json()
     ids = {"chart": answer["chart"]["id"], "session": answer["session_id"], "upload": upload["upload_id"],
-           "key": key["id"], "job": job["job_id"]}
+           "key": key["id"], "job": job["job_id"], "conn": "owned", "table": "orders"}
     return clients, owner, intruder, ids
 
 
@@ -57,16 +66,33 @@ MATRIX = [
     ("charts", "GET", "/{chart}/url", None),
     ("charts", "DELETE", "/{chart}", None),
     ("auth", "DELETE", "/keys/{key}", None),
+    ("sources", "GET", "/postgres/{conn}", None),
+    ("sources", "PATCH", "/postgres/{conn}", {"password": "stolen"}),
+    ("sources", "DELETE", "/postgres/{conn}", None),
+    ("sources", "POST", "/postgres/{conn}/test", None),
+    ("sources", "GET", "/postgres/{conn}/tables", None),
+    ("sources", "POST", "/postgres/{conn}/tables", {"name": "x", "columns": [{"name": "a", "type": "int"}],
+                                                    "rows": []}),
+    ("sources", "GET", "/postgres/{conn}/tables/{table}", None),
+    ("sources", "PUT", "/postgres/{conn}/tables/{table}", {"mode": "append", "columns": [], "rows": []}),
+    ("sources", "DELETE", "/postgres/{conn}/tables/{table}", None),
+    ("sources", "POST", "/postgres/{conn}/query", {"sql": "SELECT 1"}),
+    ("sources", "POST", "/postgres/{conn}/links", {"domain": "d", "tables": ["orders"]}),
+    ("sources", "POST", "/postgres/{conn}/link", {"domain": "d", "tables": ["orders"]}),
+    ("sources", "GET", "/postgres/{conn}/links", None),
+    ("sources", "POST", "/postgres/{conn}/links/refresh", None),
+    ("sources", "DELETE", "/postgres/{conn}/links/d/t", None),
 ]
 # Routes whose answer for the intruder is their own (empty) view rather than a 404.
 OWN_VIEW = [
     ("datasets", "GET", "/"), ("charts", "GET", "/"), ("auth", "GET", "/keys"), ("auth", "GET", "/me"),
-    ("prompts", "GET", "/overrides"), ("prompts", "GET", "/overrides/<domain>"),
+    ("prompts", "GET", "/overrides"), ("prompts", "GET", "/overrides/<domain>"), ("sources", "GET", "/postgres"),
 ]
 # Routes that create the caller's own things or hold no tenant data; exercised below or elsewhere.
 NOT_TENANT_DATA = [
     ("datasets", "POST", "/<domain>"), ("datasets", "POST", "/<domain>/uploads"),
     ("prompts", "PUT", "/overrides"), ("prompts", "PUT", "/overrides/<domain>"), ("prompts", "GET", "/"),
+    ("sources", "POST", "/postgres"),
     ("prompts", "GET", "/<name>"), ("auth", "POST", "/keys"), ("health", "GET", "/"),
     ("health", "GET", "/live"), ("health", "GET", "/ready"),
     ("pipeline", "POST", "/"),  # internal Cloud Tasks target (IAM/OIDC in the cloud): runs given job ids only
@@ -88,6 +114,8 @@ def test_every_route_with_tenant_data_answers_404_to_another_tenant(world):
     assert clients["datasets"].get(f"/d/uploads/{ids['upload']}", headers=owner).status_code == 200
     assert not next(k for k in clients["auth"].get("/keys", headers=owner).get_json()["keys"]
                     if k["id"] == ids["key"])["revoked"]
+    kept = clients["sources"].get("/postgres/owned", headers=owner).get_json()
+    assert kept["version"] == 1 and kept["password"] == "********"  # not patched, not deleted
 
 
 def test_own_views_show_nothing_of_another_tenant(world):
@@ -95,6 +123,7 @@ def test_own_views_show_nothing_of_another_tenant(world):
     assert clients["datasets"].get("/", headers=intruder).get_json() == {"domains": []}
     assert clients["charts"].get("/", headers=intruder).get_json() == {"charts": []}
     assert clients["auth"].get("/keys", headers=intruder).get_json() == {"keys": []}
+    assert clients["sources"].get("/postgres", headers=intruder).get_json() == {"connections": []}
     assert clients["auth"].get("/me", headers=intruder).get_json()["user_id"].endswith("-intruder")
     assert clients["prompts"].get("/overrides", headers=intruder).get_json()["agents"] == {}
     assert clients["prompts"].get("/overrides/d", headers=intruder).get_json()["agents"] == {}
@@ -130,9 +159,10 @@ def test_the_matrix_covers_every_route():
     matrix_paths = set()
     for function, method, template, _ in MATRIX:
         path = template.split("?")[0]
-        for name in ("upload", "chart", "key", "job"):
+        for name in ("upload", "chart", "key", "job", "conn", "table"):
             path = path.replace("{" + name + "}", {"upload": "<upload_id>", "chart": "<chart_id>",
-                                                   "key": "<key_id>", "job": "<job_id>"}[name])
+                                                   "key": "<key_id>", "job": "<job_id>", "conn": "<conn>",
+                                                   "table": "<table>"}[name])
         path = path.replace("/d/t", "/<domain>/<name>").replace("/d", "/<domain>")
         matrix_paths.add((function, method, path))
     missing = declared - listed - matrix_paths

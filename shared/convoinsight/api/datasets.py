@@ -12,6 +12,7 @@ from werkzeug.formparser import FormDataParser
 from convoinsight.datasets import service, uploads
 from convoinsight.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from convoinsight.observability import audit
+from convoinsight.sources import links
 from convoinsight.web.app import FunctionApp, RequestContext, bounded_stream, json_body, refuse_nul
 
 app = FunctionApp("datasets")
@@ -56,7 +57,10 @@ def upload_status(ctx: RequestContext, domain: str, upload_id: str):
 
 @app.route("GET", "/<domain>", limit="dataset_ops")
 def datasets(ctx: RequestContext, domain: str):
-    return {"domain": domain, "datasets": service.list_datasets(ctx.services, ctx.user_id, domain)}
+    listed = service.list_datasets(ctx.services, ctx.user_id, domain)
+    # Linked PostgreSQL tables sit beside the uploaded datasets: questions read both (see the sources function).
+    linked = [links.summary(link) for link in links.domain_links(ctx.services, ctx.user_id, domain)]
+    return {"domain": domain, "datasets": listed, "linked": linked}
 
 
 @app.route("DELETE", "/<domain>", limit="dataset_ops")

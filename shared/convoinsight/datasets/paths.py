@@ -16,6 +16,11 @@ def datasets(user_id: str, domain: str) -> str:
     return f"tenants/{user_id}/domains/{domain}/datasets"
 
 
+def links(user_id: str, domain: str) -> str:
+    """Linked PostgreSQL tables of a domain (convoinsight.sources.links)."""
+    return f"tenants/{user_id}/domains/{domain}/links"
+
+
 def dataset_tree(user_id: str, domain: str, name: str) -> str:
     return f"tenants/{user_id}/domains/{domain}/datasets/{name}"
 

@@ -95,6 +95,9 @@ def register(services: Services, user_id: str, domain: str, upload: Upload, *,
     check_domain(domain)
     fmt = detect_format(upload.filename)
     name = dataset_name_for(upload.filename, upload.name)
+    if services.documents.get(paths.links(user_id, domain), name) is not None:
+        raise Conflict(f"domain {domain!r} links a PostgreSQL table as {name!r}; upload the file under another "
+                       "`name`", code="dataset_name_taken")
     with ingest.workspace() as work:
         source = _spool(upload, work / f"upload.{fmt}", max_bytes)
         read = ingest.convert(services.settings, source, fmt, upload.sheet, work)
@@ -176,7 +179,8 @@ def list_domains(services: Services, user_id: str) -> list[dict[str, Any]]:
         result = []
         for domain in docs.list(paths.domains(user_id), order_by="name"):
             count = len(docs.list(paths.datasets(user_id, domain["name"])))
-            result.append({**domain, "dataset_count": count})
+            linked = len(docs.list(paths.links(user_id, domain["name"])))
+            result.append({**domain, "dataset_count": count, "linked_count": linked})
         return result
 
     return services.cache.cached(user_id, paths.DOMAINS_SCOPE, "listing", ("domains",), compute)

@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any
 
-from convoinsight.datasets import service as datasets
 from convoinsight.jobs import store
 from convoinsight.jobs.queue import StageTask
 from convoinsight.jobs.runner import planned_stages, rebuild, run_task
@@ -24,6 +23,7 @@ from convoinsight.pipeline.state import JobState
 from convoinsight.queries.answers import answer_of, respond, timings_of
 from convoinsight.sessions import memory
 from convoinsight.sessions import store as sessions
+from convoinsight.sources.federate import resolve_sources, sources_for
 from convoinsight.sql.execute import engine_pool
 
 log = logging.getLogger("convoinsight.jobs")
@@ -43,9 +43,9 @@ class JobContext:
                         cache=services.cache, documents=services.documents)
         sources = job["sources"]
 
-        def tables(names: set[str]) -> dict[str, str]:
+        def tables(names: set[str]) -> dict[str, Any]:
             # The versions pinned when the job was accepted, of this tenant's domain only.
-            return {n: datasets.engine_source(services, sources[n]) for n in names if n in sources}
+            return resolve_sources(services, user_id, sources, names)
 
         meter = UsageMeter()
         return StageDeps(services.settings, llm, meter, tables, job.get("overrides") or {},
@@ -71,13 +71,13 @@ def _sum_usage(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def submit(services, user_id: str, state: JobState, records: list[dict[str, Any]],
-           overrides: dict[str, Any]) -> dict[str, Any]:
+           overrides: dict[str, Any], linked: list[dict[str, Any]] = ()) -> dict[str, Any]:
     job_id = state.job_id
     job = {
         "id": job_id, "user_id": user_id, "domain": state.domain, "question": state.question,
         "session_id": state.session_id, "created_at": time.time(), "seq": time.time_ns() // 1000,
         "state": state.model_dump(mode="json"), "overrides": overrides,
-        "sources": {r["name"]: r["blobs"]["parquet"] for r in records},
+        "sources": sources_for(records, linked),
     }
     store.create_job(services.documents, user_id, job)
     services.queue.enqueue(StageTask(user_id, job_id, "router"))
@@ -107,6 +107,11 @@ def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
         settled = store.settle(docs, user_id, job_id, "failed", stage=next(
             (s for s in planned if s not in outputs), None), code="job_timed_out",
             reason=f"the job did not finish within {services.settings.job_timeout_seconds} s")
+    message = None
+    if settled and settled["status"] == "succeeded":
+        message = docs.get(sessions.messages(user_id, job["session_id"]), f"{job_id}a")
+        if message is None:  # settled, answer not yet written (finalize runs just after the claim): still running
+            settled = None
     status = settled["status"] if settled else "running" if outputs or leases else "queued"
     current = next((s for s in planned if stages[s]["status"] != "done"), None) if not settled else None
     body = {"job_id": job_id, "status": status, "session_id": job["session_id"],
@@ -116,7 +121,6 @@ def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
         body["error"] = {"stage": settled.get("stage"), "code": settled.get("code", "job_failed"),
                          "message": settled.get("reason", "")}
     if settled and settled["status"] == "succeeded":
-        message = docs.get(sessions.messages(user_id, job["session_id"]), f"{job_id}a")
         if message:  # the answer exactly as a sync call returns it
             chart = docs.get(sessions.charts(user_id), f"{job_id}c") if message["payload"].get("chart") else None
             body["result"] = {**{k: v for k, v in message["payload"].items() if k != "question"},

@@ -51,6 +51,10 @@ def dataset_view(profile: dict[str, Any], question: str = "") -> dict[str, Any]:
         "columns": [columns[i] for i in keep],
         "sample_rows": [[row[i] for i in keep if i < len(row)] for row in profile.get("sample_rows", [])[:SAMPLE_ROWS]],
     }
+    if profile.get("source") == "postgres":  # a linked table: where it lives and how it joins
+        view["source"] = "postgres"
+        if profile.get("foreign_keys"):
+            view["foreign_keys"] = profile["foreign_keys"]
     if len(keep) < len(columns):
         view["columns_omitted"] = len(columns) - len(keep)
     return view

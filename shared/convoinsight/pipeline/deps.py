@@ -19,11 +19,20 @@ class StageDeps:
     meter: UsageMeter
     # The engine's sources of the named datasets ({name: Parquet location}), bound to the job's tenant and
     # domain (and, for async jobs, the pinned versions) by whoever builds the deps.
-    tables: Callable[[set[str]], dict[str, str]]
+    # Linked PostgreSQL tables are {"kind": "postgres", "link", "connection"} (see convoinsight.sources.federate).
+    tables: Callable[[set[str]], dict[str, Any]]
     # Per-agent overrides after precedence (direct > domain > user > defaults), see llm/overrides.py.
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The SQL engine's worker pool (see convoinsight.sql.execute.engine_pool).
     engine: Any = None
+
+    def run_sql(self, compiled, columns: dict[str, list[str]]):
+        """Run compiled SQL where its tables live: the engine, the tenant's PostgreSQL, or both (federated)."""
+        from convoinsight.sources.federate import run_question_sql
+        from convoinsight.sql.execute import SqlLimits
+
+        return run_question_sql(compiled, self.tables(set(compiled.tables)), SqlLimits.from_settings(self.settings),
+                                self.engine, self.settings, columns)
 
     def ask(self, agent: str, context: dict[str, Any], state: JobState) -> dict[str, Any]:
         return self.llm.complete_json(agent, context, model=state.model, meter=self.meter,

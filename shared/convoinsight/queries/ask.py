@@ -6,7 +6,6 @@ import time
 import uuid
 from typing import Any
 
-from convoinsight.datasets import service as datasets
 from convoinsight.datasets.naming import check_domain
 from convoinsight.errors import BadRequest
 from convoinsight.jobs import service as jobs
@@ -22,6 +21,8 @@ from convoinsight.queries.answers import answer_of, respond, timings_of
 from convoinsight.queries.request import parse_ask
 from convoinsight.services import Services
 from convoinsight.sessions import memory, store
+from convoinsight.sources import links
+from convoinsight.sources.federate import resolve_sources, sources_for
 from convoinsight.sql.execute import engine_pool
 
 
@@ -30,7 +31,7 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     started = time.perf_counter()
     req = parse_ask(body)
     check_domain(req.domain)
-    records = datasets.domain_records(services, user_id, req.domain)
+    records, linked = links.domain_tables(services, user_id, req.domain)
     docs = services.documents
     session = store.get_session(docs, user_id, req.session_id) if req.session_id else None
     if session is not None and session.get("domain") != req.domain:
@@ -48,19 +49,21 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
             llm.resolve_model(override["model"], prompts.get(agent))
     parts = (*result_cache.key_parts(req.prompt, records, model, prompts, req.chart, history), agent_overrides)
     key, answer = result_cache.lookup(services.cache, user_id, req.domain, parts)
+    if linked:  # live PostgreSQL data changes under any cache key: never served from (or kept in) the cache
+        key, answer = None, None
     if not req.use_cache:
         answer = None  # a fresh answer was asked for; it still refreshes the cache below
     asynchronous = req.mode == "async" or (req.mode == "auto" and services.settings.queue_backend == "cloudtasks")
     if asynchronous:
         llm.check_budget(model)
-        state = _initial_state(user_id, req, session_id, records, history)
-        return jobs.submit(services, user_id, state, records, agent_overrides), 202
+        state = _initial_state(user_id, req, session_id, records, linked, history)
+        return jobs.submit(services, user_id, state, records, agent_overrides, linked), 202
     if answer is not None:
         usage = {**UsageMeter().summary(), "cache_hits": 1}
         timings = {"cache": round((time.perf_counter() - started) * 1000, 1)}
     else:
         llm.check_budget(model)  # a spent budget is a 429 before any work, not halfway through
-        answer, usage, timings = _run_pipeline(services, llm, user_id, req, session_id, records, history,
+        answer, usage, timings = _run_pipeline(services, llm, user_id, req, session_id, records, linked, history,
                                                agent_overrides)
         # Only complete answers are reused: never a failure, nor one degraded to a fallback model.
         if usage["fallbacks"] == 0 and answer["sql_status"] in ("ok", None):
@@ -91,15 +94,14 @@ def _overrides(docs, user_id: str, domain: str, direct: dict[str, Any] | None) -
 
 
 def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session_id: str,
-                  records: list[dict[str, Any]], history: list[dict[str, Any]],
+                  records: list[dict[str, Any]], linked: list[dict[str, Any]], history: list[dict[str, Any]],
                   agent_overrides: dict[str, dict[str, Any]]):
-    by_name = {r["name"]: r for r in records}
-    state = _initial_state(user_id, req, session_id, records, history)
+    state = _initial_state(user_id, req, session_id, records, linked, history)
+    pinned = sources_for(records, linked)
 
-    def tables(names: set[str]) -> dict[str, str]:
-        # Only the referenced datasets of this tenant's domain are ever handed to the engine.
-        return {name: datasets.engine_source(services, by_name[name]["blobs"]["parquet"]) for name in names
-                if name in by_name}
+    def tables(names: set[str]) -> dict[str, Any]:
+        # Only the referenced tables of this tenant's domain are ever handed to the engine.
+        return resolve_sources(services, user_id, pinned, names)
 
     meter = UsageMeter()
     deps = StageDeps(services.settings, llm, meter, tables, agent_overrides, engine=engine_pool(services.settings))
@@ -108,7 +110,7 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
 
 
 def _initial_state(user_id: str, req, session_id: str, records: list[dict[str, Any]],
-                   history: list[dict[str, Any]]) -> JobState:
+                   linked: list[dict[str, Any]], history: list[dict[str, Any]]) -> JobState:
     return JobState(
         job_id=uuid.uuid4().hex,
         user_id=user_id,
@@ -118,5 +120,6 @@ def _initial_state(user_id: str, req, session_id: str, records: list[dict[str, A
         model=req.model,
         chart_hint=req.chart,
         history=history,
-        datasets=[{"name": r["name"], "version": r["version"], **r["profile"]} for r in records],
+        datasets=[{"name": r["name"], "version": r["version"], **r["profile"]} for r in records]
+        + links.state_entries(linked),
     )

@@ -243,21 +243,21 @@ def _check_table(table: exp.Table, allowed: set[str]) -> str | None:
     extra = [k for k, v in table.args.items() if v and k not in ("this", "alias")]
     if extra:
         raise SqlRefused(f"table option {extra[0].upper()} is not allowed")
-    name = _ident_name(table.this)
-    if name in _ctes_in_scope(table):
+    name = identifier_name(table.this)
+    if name in ctes_in_scope(table):
         return None
     if name not in allowed:
         raise SqlRefused(f"table '{table.this.name}' is not available in this domain")
     return name
 
 
-def _ident_name(ident: exp.Identifier) -> str:
+def identifier_name(ident: exp.Identifier) -> str:
     # PostgreSQL folds unquoted names to lower case; quoted ones are taken literally, so
     # "FLIGHTS" is a different (unavailable) table than flights.
     return ident.name if ident.quoted else ident.name.lower()
 
 
-def _ctes_in_scope(table: exp.Table) -> set[str]:
+def ctes_in_scope(table: exp.Table) -> set[str]:
     """The CTE names a table reference can see, following PostgreSQL's (non-recursive) scoping.
 
     A CTE is visible in the body of the query that owns the WITH and in LATER siblings of the
@@ -281,7 +281,7 @@ def _ctes_in_scope(table: exp.Table) -> set[str]:
 
 def _cte_name(cte: exp.Expr) -> str:
     alias = cte.args.get("alias")
-    return _ident_name(alias.this) if isinstance(alias, exp.TableAlias) else ""
+    return identifier_name(alias.this) if isinstance(alias, exp.TableAlias) else ""
 
 
 def _check_series(node: exp.Expr) -> None:

@@ -16,6 +16,9 @@ locals {
     pipeline = { public = false, timeout = 600, memory = "2Gi", secrets = true, event = false }
     prompts  = { public = true, timeout = 60, memory = "512Mi", secrets = true, event = false }
     queries  = { public = true, timeout = 300, memory = "2Gi", secrets = true, event = false }
+    # sources: decrypts stored database passwords (FERNET_KEY is a secret setting); its PostgreSQL workers may
+    # commit SOURCE_WORKER_MEMORY_MB each beside the serving process.
+    sources = { public = true, timeout = 300, memory = "2Gi", secrets = true, event = false }
   }
 
   # Cloud Run's deterministic URL of the pipeline function. Computed rather than read from the resource so

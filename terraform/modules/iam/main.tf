@@ -6,6 +6,11 @@ locals {
 
   # Roles on the datasets bucket only (never project-wide storage roles).
   bucket_roles = {
+    sources_objects = {
+      member = local.sa["sources"]
+      # sources: reads a dataset's Parquet to create or fill a PostgreSQL table from it; never writes.
+      role = "roles/storage.objectViewer"
+    }
     charts_objects = {
       member = local.sa["charts"]
       # charts: writes rendered PNG/SVG images, reads and deletes them.
@@ -88,6 +93,11 @@ locals {
     queries_datastore = {
       member = local.sa["queries"]
       # queries: creates jobs, sessions and messages, reads job status.
+      role = "roles/datastore.user"
+    }
+    sources_datastore = {
+      member = local.sa["sources"]
+      # sources: connections (passwords encrypted), links into domains, audit records are Firestore documents.
       role = "roles/datastore.user"
     }
     queries_enqueuer = {

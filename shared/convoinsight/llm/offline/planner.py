@@ -90,6 +90,13 @@ def _is_time(q: Query) -> bool:
     return bool(q.bucket) or (bool(q.groups) and snake(q.groups[0].name) in UNIT_WORDS)
 
 
+def _from(q: Query) -> str:
+    if q.join is None:
+        return qi(q.table)
+    lookup, key = q.join
+    return f"{qi(q.table)} JOIN {qi(lookup)} USING ({qi(key)})"
+
+
 def build_sql(q: Query) -> tuple[str, str | None, str | None, str]:
     """SQL text plus the chart's x, y and type for a parsed query."""
     where = _where(q)
@@ -99,11 +106,11 @@ def build_sql(q: Query) -> tuple[str, str | None, str | None, str]:
         rest = ", ".join(f"{qi(c.name)} ASC" for c in q.columns if c is not m)
         order = f"{qi(m.name)} {q.order.upper()} NULLS LAST" + (", " + rest if rest else "")
         # Identifiers go through qi() and values through lit(), so the f-strings below are safe.
-        sql = f"SELECT * FROM {qi(q.table)}{tail} ORDER BY {order} LIMIT {q.limit}"  # noqa: S608
+        sql = f"SELECT * FROM {_from(q)}{tail} ORDER BY {order} LIMIT {q.limit}"  # noqa: S608
         return sql, None, None, "table"
     dims, meas = _select_parts(q)
     select = ", ".join(e if e == qi(a) else f"{e} AS {qi(a)}" for e, a in dims + meas)
-    sql = f"SELECT {select} FROM {qi(q.table)}{tail}"  # noqa: S608
+    sql = f"SELECT {select} FROM {_from(q)}{tail}"  # noqa: S608
     y = meas[0][1]
     if not dims:
         return sql, None, y, "table"
@@ -162,9 +169,47 @@ def plan_query(question: str, datasets: list[dict]) -> dict | None:
     beyond the planner (chat, "why", joins, conditions, nothing measurable recognised)."""
     q = parse(question, datasets or [])
     if q is None:
+        q = _parse_over_lookup(question, datasets or [])
+    if q is None:
         return None
     sql, x, y, chart = build_sql(q)
-    return {"table": q.table, "sql": sql, "explanation": explain(q), "chart": chart, "x": x, "y": y}
+    tables = [q.table] + ([q.join[0]] if q.join else [])
+    return {"table": q.table, "tables": tables, "sql": sql, "explanation": explain(q), "chart": chart, "x": x,
+            "y": y}
+
+
+def _is_key(column: dict, rows: int) -> bool:
+    return bool(rows) and not column.get("nulls") and int(column.get("distinct") or 0) == rows
+
+
+def _parse_over_lookup(question: str, datasets: list[dict]) -> Query | None:
+    """A question that needs a second table: a fact table joined to a lookup table on a column both share
+    by name, where it is the lookup table's key (sales.region -> regions.region, the region's manager).
+
+    The question is parsed against the fact table's columns plus the lookup table's other columns; the
+    join is kept only when the query really uses one of the lookup table's columns."""
+    by_rows = sorted(datasets, key=lambda d: -int(d.get("rows") or 0))
+    for fact in by_rows:
+        fact_names = {c["name"] for c in fact.get("columns", [])}
+        for lookup in datasets:
+            if lookup is fact:
+                continue
+            keys = [c["name"] for c in lookup.get("columns", [])
+                    if c["name"] in fact_names and _is_key(c, int(lookup.get("rows") or 0))]
+            extra = [c for c in lookup.get("columns", []) if c["name"] not in fact_names]
+            if len(keys) != 1 or not extra:
+                continue
+            virtual = {**fact, "columns": list(fact.get("columns", [])) + extra}
+            q = parse(question, [virtual])
+            if q is None:
+                continue
+            used = {c.name for c in q.measures + q.groups} | {c.name for c, _ in q.filters}
+            if q.bucket:
+                used.add(q.bucket[0].name)
+            if used & {c["name"] for c in extra}:
+                q.join = (lookup["name"], keys[0])
+                return q
+    return None
 
 
 # --- summaries -----------------------------------------------------------------------------------

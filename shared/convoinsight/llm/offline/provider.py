@@ -44,7 +44,7 @@ def _router(ctx: dict[str, Any]) -> dict[str, Any]:
         return {"route": "chat", "datasets": [], "chart": "none", "analysis": False}
     hint = ctx.get("chart_hint") or "auto"
     chart = hint if hint != "auto" else (plan or {}).get("chart", "auto")
-    names = [plan["table"]] if plan else [d["name"] for d in datasets]
+    names = plan.get("tables", [plan["table"]]) if plan else [d["name"] for d in datasets]
     return {"route": "data", "datasets": names, "chart": chart if chart else "auto", "analysis": True}
 
 

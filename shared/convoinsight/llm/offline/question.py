@@ -155,6 +155,7 @@ class Query:
     limit: int | None = None
     share: bool = False
     count_noun: str | None = None
+    join: tuple | None = None  # (lookup table, key column): FROM table JOIN lookup USING (key)
 
 
 # Tokens too generic to identify a column on their own: "on time" must not pick air_time.

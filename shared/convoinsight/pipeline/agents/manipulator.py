@@ -15,7 +15,6 @@ from convoinsight.pipeline.context import dataset_view, history_view
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
 from convoinsight.sql.compile import compile_select, table_info
-from convoinsight.sql.execute import SqlLimits, run_select
 
 MAX_REFUSALS = 2
 
@@ -26,6 +25,7 @@ def sql_error(code: str, message: str, stage: str) -> dict[str, str]:
 
 def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     tables = {d["name"]: table_info(d) for d in state.datasets}
+    columns = {d["name"]: [c["name"] for c in d.get("columns", [])] for d in state.datasets}
     context: dict[str, Any] = {
         "question": state.question,
         "instruction": (state.plan or {}).get("manipulator_prompt", state.question),
@@ -35,7 +35,6 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     }
     update: dict[str, Any] = {"sql_status": "failed", "sql_error": None, "table": None}
     refusals = 0
-    limits = SqlLimits.from_settings(deps.settings)
     for attempt in range(1, deps.settings.sql_max_attempts + 1):
         out = deps.ask("manipulator", context, state)
         sql = out.get("sql", "").strip()
@@ -56,14 +55,15 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
             context = {**context, "error": {"sql": sql, "message": f"refused by the safety check: {exc.message}"}}
             continue
         try:
-            result = run_select(compiled, deps.tables(set(compiled.tables)), limits, deps.engine)
+            result = deps.run_sql(compiled, columns)
         except SqlExecutionError as exc:
             deps.reject("manipulator", context, state)
             stage = exc.details.get("stage", "execute")
             update.update(sql_status="failed", sql_error=sql_error(exc.details.get("code", exc.code), exc.message,
                                                                    stage))
-            if stage in ("timeout", "limit") or exc.details.get("code") == "sql_engine_crashed":
-                break  # a limit is not a typo: the same query would hit it again
+            code = str(exc.details.get("code", ""))
+            if stage in ("timeout", "limit") or code == "sql_engine_crashed" or code.startswith("source_"):
+                break  # a limit or an unreachable database is not a typo: the same query would meet it again
             context = {**context, "error": {"sql": sql, "message": exc.message}}
             continue
         update.update(sql_status="ok", sql_error=None, table=result.as_dict(),
