@@ -11,13 +11,24 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def main() -> int:
-    from bench import charts_render, datasets, grounding, ingest, jobs, pipeline, sources, sql_engine, web_stack
+    from bench import (
+        charts_render,
+        datasets,
+        grounding,
+        ingest,
+        jobs,
+        pipeline,
+        session_export,
+        sources,
+        sql_engine,
+        web_stack,
+    )
 
     wanted = set(sys.argv[1:])
     results = {}
     suites = (("sql_engine", sql_engine), ("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding),
               ("web_stack", web_stack), ("jobs", jobs), ("charts_render", charts_render), ("ingest", ingest),
-              ("sources", sources))
+              ("sources", sources), ("session_export", session_export))
     for name, module in suites:
         if wanted and name not in wanted:
             continue

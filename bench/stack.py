@@ -20,7 +20,7 @@ def local_stack() -> Iterator[Path]:
     saved = dict(os.environ)
     try:
         # Limits stay on (their cost is part of what is measured) but never throttle a benchmark.
-        limits = ",".join(f"{c}=100000000/hour" for c in ("default", "query", "upload", "dataset_ops", "auth"))
+        limits = ",".join(f"{c}=100000000/hour" for c in rate_classes())
         os.environ.update(POSTGRES_URL=pg.start(), REDIS_URL=redis.start(), LOCAL_STATE_DIR=str(root / "state"),
                           DEPLOYMENT_MODE="local", LOG_LEVEL="WARNING", RATE_LIMITS=limits)
         for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY"):
@@ -37,6 +37,14 @@ def local_stack() -> Iterator[Path]:
         pg.stop()
         redis.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def rate_classes() -> list[str]:
+    """Every rate-limit class, from the RATE_LIMITS default (the one list of them)."""
+    from convoinsight.settings import SETTINGS
+
+    default = next(s.default for s in SETTINGS if s.name == "RATE_LIMITS")
+    return [item.split("=")[0] for item in default.split(",")]
 
 
 def percentile(values: list[float], q: float) -> float:

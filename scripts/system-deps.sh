@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the servers the local stack and the tests run for real: redis-server and PostgreSQL.
+# Installs the servers the local stack and the tests run for real (redis-server, PostgreSQL) and the
+# PDF tools the export tests read pages with (poppler-utils: pdftoppm).
 # Uses apt-get only when something is missing and apt-get can run; otherwise says what to install.
 set -euo pipefail
 
@@ -8,12 +9,13 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 # The cloud-store contract tests run the Firestore emulator, which ships with the Google Cloud CLI and needs Java.
 if ! command -v gcloud >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
   echo "system deps: WARNING: the Google Cloud CLI (with the Firestore emulator) and Java are needed by the" \
        "Firestore tests; install them (https://cloud.google.com/sdk/docs/install) before 'make test'" >&2
 fi
-[ ${#missing[@]} -eq 0 ] && { echo "system deps: redis-server and PostgreSQL present"; exit 0; }
+[ ${#missing[@]} -eq 0 ] && { echo "system deps: redis-server, PostgreSQL and poppler-utils present"; exit 0; }
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
   echo "system deps: installing ${missing[*]} with apt-get"

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from convoinsight.settings import SETTINGS
 from local_emulator.backing import PostgresServer, RedisServer
 from tests.support import network_guard
 from tests.support.stub_llm import StubLLM
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 REPO = Path(__file__).resolve().parents[1]
-GENEROUS_LIMITS = ",".join(f"{cls}=100000/hour" for cls in ("default", "query", "upload", "dataset_ops", "auth"))
+GENEROUS_LIMITS = ",".join(f"{item.split('=')[0]}=100000/hour" for item in next(
+    s.default for s in SETTINGS if s.name == "RATE_LIMITS").split(","))  # every class there is
 
 
 def pytest_configure(config) -> None:

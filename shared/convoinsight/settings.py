@@ -75,7 +75,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(`true`/`false`). Limited responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and "
             "`X-RateLimit-Reset` (seconds until the oldest counted request leaves the window); 429 adds "
             "`Retry-After`. `/live` and `/ready` are never limited."),
-    Setting("RATE_LIMITS", "default=100/hour,query=20/minute,upload=50/hour,dataset_ops=200/hour,auth=10/minute",
+    Setting("RATE_LIMITS", "default=100/hour,query=20/minute,upload=50/hour,dataset_ops=200/hour,export=30/hour,"
+            "auth=10/minute",
             "Sliding-window limit of each route class as `class=count/unit` (unit `second`, `minute`, `hour` or "
             "`day`), comma-separated; classes left out keep these defaults. `auth` counts failed sign-ins per "
             "address."),
@@ -169,6 +170,13 @@ SETTINGS: tuple[Setting, ...] = (
             "its results; more queries at once wait for a free worker (at most the statement limit)."),
     Setting("SOURCE_WORKER_MEMORY_MB", "1024", "Address-space limit of one PostgreSQL worker process: a result or "
             "pull that needs more ends with `sql_memory_limit` and the worker is replaced. At least 256."),
+    Setting("EXPORT_MAX_TURNS", "100", "Most turns one PDF export of a session holds; a longer session is exported "
+            "in part (its first turns, or the ones asked for) and the PDF says so on its title page."),
+    Setting("EXPORT_MAX_PAGES", "200", "Most pages of one PDF export; the export stops before the page past it and "
+            "says so on its title page."),
+    Setting("EXPORT_TABLE_ROWS", "20", "Rows of each result table printed in a PDF export (with \"N of M rows\")."),
+    Setting("EXPORT_TIME_LIMIT_SECONDS", "30", "Time one PDF export may take (charts and pages); no new turn is "
+            "started past it, and the PDF says it stops there."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
 )
@@ -258,6 +266,10 @@ class Settings:
     source_schema_cache_seconds: int
     source_workers: int
     source_worker_memory_mb: int
+    export_max_turns: int
+    export_max_pages: int
+    export_table_rows: int
+    export_time_limit_seconds: float
     port: int
     log_level: str
 
@@ -471,6 +483,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         source_schema_cache_seconds=_int("SOURCE_SCHEMA_CACHE_SECONDS", raw["SOURCE_SCHEMA_CACHE_SECONDS"], 0),
         source_workers=_int("SOURCE_WORKERS", raw["SOURCE_WORKERS"], 1),
         source_worker_memory_mb=_int("SOURCE_WORKER_MEMORY_MB", raw["SOURCE_WORKER_MEMORY_MB"], 256),
+        export_max_turns=_int("EXPORT_MAX_TURNS", raw["EXPORT_MAX_TURNS"], 1),
+        export_max_pages=_int("EXPORT_MAX_PAGES", raw["EXPORT_MAX_PAGES"], 2),
+        export_table_rows=_int("EXPORT_TABLE_ROWS", raw["EXPORT_TABLE_ROWS"], 1),
+        export_time_limit_seconds=_positive("EXPORT_TIME_LIMIT_SECONDS", raw["EXPORT_TIME_LIMIT_SECONDS"]),
         port=_int("PORT", raw["PORT"], 1),
         log_level=raw["LOG_LEVEL"].upper(),
     )

@@ -97,6 +97,36 @@ def test_list_filters_orders_and_limits_within_one_collection(documents, tenant)
     assert documents.list(f"{tenant}/none") == []
 
 
+def test_ordered_lists_page_with_a_value_and_id_cursor_in_both_directions(documents, tenant):
+    col = f"{tenant}/sessions"
+    # Ties on the ordered field (seq 2 three times) are broken by id, in the list's direction.
+    for doc_id, seq in (("a", 2), ("b", 1), ("c", 2), ("d", 3), ("e", 2)):
+        documents.put(col, doc_id, {"seq": seq, "_id": doc_id, "role": "assistant"})
+    documents.put(col, "f", {"_id": "f", "role": "assistant"})  # no seq: not in an ordered list, in either store
+    assert len(documents.list(col)) == 6
+
+    def pairs(docs):
+        return [(d["seq"], d["_id"]) for d in docs]
+
+    assert pairs(documents.list(col, order_by="seq")) == [(1, "b"), (2, "a"), (2, "c"), (2, "e"), (3, "d")]
+    assert pairs(documents.list(col, order_by="seq", descending=True)) == [(3, "d"), (2, "e"), (2, "c"), (2, "a"),
+                                                                           (1, "b")]
+    for descending in (False, True):
+        full = pairs(documents.list(col, order_by="seq", descending=descending))
+        paged, after = [], None
+        while True:
+            page = documents.list(col, where={"role": "assistant"}, order_by="seq", descending=descending,
+                                  limit=2, after=after)
+            if not page:
+                break
+            paged += pairs(page)
+            after = (page[-1]["seq"], page[-1]["_id"])
+        assert paged == full, descending
+    assert documents.list(col, order_by="seq", after=(3, "d")) == []
+    with pytest.raises(ValueError):
+        documents.list(col, after=(1, "b"))  # a cursor without an order
+
+
 def test_collections_are_isolated_by_path(documents, tenant):
     documents.put(f"{tenant}/a", "same-id", {"who": "a"})
     documents.put(f"{tenant}/b", "same-id", {"who": "b"})

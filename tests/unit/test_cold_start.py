@@ -16,7 +16,8 @@ sys.path.insert(0, {folder!r})
 started = time.perf_counter()
 import main
 print(json.dumps({{"seconds": time.perf_counter() - started,
-                  "heavy": sorted(m for m in ("litellm", "redis", "pg8000", "openai", "jsonschema")
+                  "heavy": sorted(m for m in ("litellm", "redis", "pg8000", "openai", "jsonschema", "fpdf",
+                                            "uharfbuzz", "markdown_it")
                                   if m in sys.modules)}}))
 """
 

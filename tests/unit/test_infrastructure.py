@@ -238,6 +238,10 @@ def test_firestore_index_matches_the_messages_query():
     assert _unq(index["collection"]) == "messages"
     fields = [(_unq(f["field_path"]), _unq(f["order"])) for f in index["fields"]]
     assert fields == [("role", "ASCENDING"), ("seq", "DESCENDING")]
+    # The history route pages a session's answers oldest first (sessions/history.py).
+    history = _resources(MODULES / "firestore" / "main.tf", "google_firestore_index")["messages_role_seq_ascending"]
+    assert [(_unq(f["field_path"]), _unq(f["order"])) for f in history["fields"]] == [("role", "ASCENDING"),
+                                                                                        ("seq", "ASCENDING")]
     db = _resources(MODULES / "firestore" / "main.tf", "google_firestore_database")["default"]
     assert _unq(db["type"]) == "FIRESTORE_NATIVE"
 

@@ -146,7 +146,7 @@ def test_defaults_are_the_seeded_classes():
     assert s.rate_limit_enabled is True and s.rate_limit_fail_open is True
     assert dict((c, (n, w)) for c, n, w in s.rate_limits) == {
         "default": (100, 3600), "query": (20, 60), "upload": (50, 3600), "dataset_ops": (200, 3600),
-        "auth": (10, 60)}
+        "export": (30, 3600), "auth": (10, 60)}
     hash(s)  # settings key the services cache: they must stay hashable
 
 

@@ -30,7 +30,7 @@ def world(local_env, user_id, monkeypatch):
     get_settings.cache_clear()
     owner, intruder = {"X-User-Id": user_id}, {"X-User-Id": f"{user_id}-intruder"}
     clients = {name: function_client(name) for name in ("datasets", "queries", "charts", "prompts", "auth",
-                                                          "sources")}
+                                                          "sources", "sessions")}
     assert clients["datasets"].post("/d", headers=owner,
                                     data={"file": (io.BytesIO(OWNER_CSV), "t.csv")}).status_code == 201
     answer = clients["queries"].post("/", headers=owner, json=QUESTION).get_json()
@@ -82,11 +82,17 @@ MATRIX = [
     ("sources", "GET", "/postgres/{conn}/links", None),
     ("sources", "POST", "/postgres/{conn}/links/refresh", None),
     ("sources", "DELETE", "/postgres/{conn}/links/d/t", None),
+    ("sessions", "GET", "/{session}", None),
+    ("sessions", "PATCH", "/{session}", {"title": "stolen"}),
+    ("sessions", "POST", "/{session}/export", None),
+    ("sessions", "POST", "/{session}/export", {"include_sql": True}),
+    ("sessions", "DELETE", "/{session}", None),
 ]
 # Routes whose answer for the intruder is their own (empty) view rather than a 404.
 OWN_VIEW = [
     ("datasets", "GET", "/"), ("charts", "GET", "/"), ("auth", "GET", "/keys"), ("auth", "GET", "/me"),
     ("prompts", "GET", "/overrides"), ("prompts", "GET", "/overrides/<domain>"), ("sources", "GET", "/postgres"),
+    ("sessions", "GET", "/"),
 ]
 # Routes that create the caller's own things or hold no tenant data; exercised below or elsewhere.
 NOT_TENANT_DATA = [
@@ -116,6 +122,8 @@ def test_every_route_with_tenant_data_answers_404_to_another_tenant(world):
                     if k["id"] == ids["key"])["revoked"]
     kept = clients["sources"].get("/postgres/owned", headers=owner).get_json()
     assert kept["version"] == 1 and kept["password"] == "********"  # not patched, not deleted
+    session = clients["sessions"].get(f"/{ids['session']}", headers=owner).get_json()
+    assert session["title"] == "total revenue by region" and session["turns"]  # not renamed, not deleted
 
 
 def test_own_views_show_nothing_of_another_tenant(world):
@@ -124,6 +132,7 @@ def test_own_views_show_nothing_of_another_tenant(world):
     assert clients["charts"].get("/", headers=intruder).get_json() == {"charts": []}
     assert clients["auth"].get("/keys", headers=intruder).get_json() == {"keys": []}
     assert clients["sources"].get("/postgres", headers=intruder).get_json() == {"connections": []}
+    assert clients["sessions"].get("/", headers=intruder).get_json() == {"sessions": [], "next_cursor": None}
     assert clients["auth"].get("/me", headers=intruder).get_json()["user_id"].endswith("-intruder")
     assert clients["prompts"].get("/overrides", headers=intruder).get_json()["agents"] == {}
     assert clients["prompts"].get("/overrides/d", headers=intruder).get_json()["agents"] == {}
@@ -159,10 +168,10 @@ def test_the_matrix_covers_every_route():
     matrix_paths = set()
     for function, method, template, _ in MATRIX:
         path = template.split("?")[0]
-        for name in ("upload", "chart", "key", "job", "conn", "table"):
+        for name in ("upload", "chart", "key", "job", "conn", "table", "session"):
             path = path.replace("{" + name + "}", {"upload": "<upload_id>", "chart": "<chart_id>",
                                                    "key": "<key_id>", "job": "<job_id>", "conn": "<conn>",
-                                                   "table": "<table>"}[name])
+                                                   "table": "<table>", "session": "<session_id>"}[name])
         path = path.replace("/d/t", "/<domain>/<name>").replace("/d", "/<domain>")
         matrix_paths.add((function, method, path))
     missing = declared - listed - matrix_paths

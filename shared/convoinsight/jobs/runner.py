@@ -121,8 +121,14 @@ def _run(ctx, job: dict[str, Any], stage: str) -> tuple[int, dict[str, Any]]:
     ms = round((time.perf_counter() - started) * 1000, 1)
     if store.outcome(docs, user_id, job_id):  # cancelled (or failed) while the stage ran: keep nothing
         return 200, {"outcome": "skipped", "status": "cancelled"}
+    if not store.exists(docs, user_id, job_id):  # its session was deleted while the stage ran
+        store.purge(docs, user_id, job_id)  # the lease this stage took
+        return 200, {"outcome": "ignored", "reason": "job deleted"}
     stored = store.store_output(docs, user_id, job_id, stage, {"update": _jsonable(update), "ms": ms,
                                                                "usage": meter.summary(), "attempt": epoch})
+    if not store.exists(docs, user_id, job_id):  # deleted between the check and the write: take it back
+        store.purge(docs, user_id, job_id)
+        return 200, {"outcome": "ignored", "reason": "job deleted"}
     outputs = store.outputs(docs, user_id, job_id)
     _hand_on(ctx, job, stage, rebuild(job, outputs), outputs, resumed=not stored)
     return 200, {"outcome": "done", "ms": ms}

@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from convoinsight.errors import NotFound
 from convoinsight.jobs import store
 from convoinsight.jobs.queue import StageTask
 from convoinsight.jobs.runner import planned_stages, rebuild, run_task
@@ -56,8 +57,12 @@ class JobContext:
         outputs = store.outputs(docs, user_id, job["id"])
         usage = _sum_usage([o.get("usage") or {} for o in outputs.values()])
         session = docs.get(sessions.sessions(user_id), job["session_id"])
-        respond(docs, user_id, session, job["session_id"], job["domain"], job["question"], answer_of(state), usage,
-                timings_of(state), message_id=f"{job['id']}a", chart_id=f"{job['id']}c", seq=job["seq"])
+        try:
+            respond(docs, user_id, session, job["session_id"], job["domain"], job["question"], answer_of(state),
+                    usage, timings_of(state), message_id=f"{job['id']}a", chart_id=f"{job['id']}c", seq=job["seq"])
+        except NotFound:  # the session was deleted while the job ran: nothing of it is kept
+            store.purge(docs, user_id, job["id"])
+            return
         memory.remember(self.services.redis, user_id, job["session_id"],
                         memory.compact_turn(job["question"], state.sql, state.answer))
 

@@ -37,6 +37,16 @@ def get_job(docs, user_id: str, job_id: str) -> dict[str, Any]:
     return job
 
 
+def exists(docs, user_id: str, job_id: str) -> bool:
+    return docs.get(jobs(user_id), job_id) is not None
+
+
+def purge(docs, user_id: str, job_id: str) -> int:
+    """Delete a job and everything under it (outputs, leases, claims, outcome); how many documents went."""
+    removed = docs.delete_tree(f"tenants/{user_id}/jobs/{job_id}")
+    return removed + int(docs.delete(jobs(user_id), job_id))
+
+
 def outputs(docs, user_id: str, job_id: str) -> dict[str, dict[str, Any]]:
     return {o["stage"]: o for o in docs.list(_sub(user_id, job_id, "outputs"))}
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from convoinsight import nul
+from convoinsight.errors import NotFound
 from convoinsight.pipeline.state import JobState
-from convoinsight.sessions import store
+from convoinsight.sessions import cascade, store
 
 
 def answer_of(state: JobState) -> dict[str, Any]:
@@ -24,7 +25,16 @@ def answer_of(state: JobState) -> dict[str, Any]:
         "insights": (state.analysis or {}).get("insights", []),
         "follow_ups": state.follow_ups,
         "verified": state.verified,
+        "datasets": datasets_used(state),
     }
+
+
+def datasets_used(state: JobState) -> list[dict[str, Any]]:
+    """The tables a data answer was given, with the versions it read: the provenance an export prints."""
+    if not state.route or state.route.get("route") != "data":
+        return []
+    return [{"name": d["name"], "version": d.get("version"), "source": d.get("source") or "upload"}
+            for d in state.routed_datasets()]
 
 
 def timings_of(state: JobState) -> dict[str, Any]:
@@ -37,7 +47,12 @@ def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str,
     """Store the chart and the turn, all in one write; the response carries the chart's id and its bound spec.
 
     Given ids (an async job's), storing the same answer twice writes the same documents. Model output
-    and result cells may hold NUL characters, which no document can: they are removed from the answer."""
+    and result cells may hold NUL characters, which no document can: they are removed from the answer.
+
+    A session deleted while its answer was being computed keeps nothing: ``session_not_found`` (404)
+    before the write, or the write taken back when the delete came in between."""
+    if store.is_deleted(docs, user_id, session_id):
+        raise NotFound(f"session {session_id!r} not found: it was deleted", code="session_not_found")
     answer, question = nul.strip(answer), nul.strip(question)
     chart, also = None, []
     if answer["chart"]:
@@ -54,4 +69,7 @@ def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str,
     response["message_id"] = store.record_turn(docs, user_id, session, session_id=session_id, domain=domain,
                                                question=question, answer=answer["answer"], payload=payload,
                                                message_id=message_id, seq=seq, also=also)
+    if store.is_deleted(docs, user_id, session_id):
+        cascade.purge_documents(docs, user_id, session_id)
+        raise NotFound(f"session {session_id!r} not found: it was deleted", code="session_not_found")
     return response

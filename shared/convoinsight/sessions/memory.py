@@ -41,6 +41,18 @@ def remember(redis_client, user_id: str, session_id: str, turn: dict[str, Any]) 
         log.warning("memory write failed: %s", type(exc).__name__)
 
 
+def forget(redis_client, user_id: str, session_id: str) -> bool:
+    """Drop a session's memory; False when Redis could not be reached (the key then expires by itself)."""
+    if redis_client is None:
+        return True
+    try:
+        redis_client.delete(_key(user_id, session_id))
+        return True
+    except Exception as exc:
+        log.warning("memory delete failed: %s", type(exc).__name__)
+        return False
+
+
 def recall(redis_client, user_id: str, session_id: str) -> list[dict[str, Any]] | None:
     """The remembered turns, oldest first, or None when Redis has nothing (then read the documents)."""
     if redis_client is None:

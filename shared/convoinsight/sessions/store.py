@@ -13,6 +13,8 @@ from convoinsight.sessions.memory import compact_turn
 from convoinsight.storage.documents import DocumentStore, Write
 
 HISTORY_MESSAGES = 8
+TITLE_CHARS = 80
+LAST_QUESTION_CHARS = 200
 
 
 def sessions(user_id: str) -> str:
@@ -25,6 +27,31 @@ def messages(user_id: str, session_id: str) -> str:
 
 def charts(user_id: str) -> str:
     return f"tenants/{user_id}/charts"
+
+
+def deleted(user_id: str) -> str:
+    """Tombstones of deleted sessions: a turn still in flight when its session is deleted is not kept."""
+    return f"tenants/{user_id}/deleted_sessions"
+
+
+def is_deleted(docs: DocumentStore, user_id: str, session_id: str) -> bool:
+    return docs.get(deleted(user_id), session_id) is not None
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` on one line, cut at the last word boundary before ``limit`` characters (with an ellipsis)."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit - 1]
+    space = cut.rfind(" ")
+    if flat[len(cut)] != " " and space >= limit // 2:  # back to a word boundary, unless a long word is cut
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def title_of(question: str) -> str:
+    return clip(question, TITLE_CHARS) or "Untitled session"
 
 
 def new_id() -> str:
@@ -55,8 +82,13 @@ def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | Non
     With ``message_id`` and ``seq`` given (an async job's, derived from the job), storing the same turn
     again writes the same documents: a redelivered task can never add a second message.
     """
+    # Read again just before writing: a rename made while the answer was being computed is kept.
+    session = docs.get(sessions(user_id), session_id) or session
     now = now_iso()
     seq = seq if seq is not None else time.time_ns() // 1000  # ordered across sync and async turns
+    # The listing's order: the latest turn's position (a late async answer to an early question does not
+    # move a session back).
+    activity = max(int((session or {}).get("activity") or 0), seq + 1)
     replay = message_id is not None
     message_id = message_id or new_id()
     question_id = f"{message_id}-q"
@@ -75,12 +107,15 @@ def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | Non
             "content": answer, "payload": payload, "seq": seq + 1, "created_at": now,
         }),
         (sessions(user_id), session_id, {
+            **(session or {}),
             "id": session_id,
             "domain": domain,
-            "title": (session or {}).get("title") or question[:80],
+            "title": (session or {}).get("title") or title_of(question),
             "created_at": (session or {}).get("created_at", now),
             "updated_at": now,
+            "activity": activity,
             "message_count": count,
+            "last_question": clip(question, LAST_QUESTION_CHARS),
         }),
     ])
     return message_id

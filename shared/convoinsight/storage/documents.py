@@ -60,8 +60,14 @@ class DocumentStore(Protocol):
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        after: tuple[Any, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Documents of one collection whose fields equal ``where``, optionally ordered and limited."""
+        """Documents of one collection whose fields equal ``where``, optionally ordered and limited.
+
+        Ordered lists are ordered by (``order_by``, id), both in the chosen direction. ``after`` (with
+        ``order_by`` only) is a cursor: the (field value, id) of the last document of the previous page;
+        the list starts just past it. Documents that lack the field are left out of ordered lists.
+        """
 
     def delete_tree(self, prefix: str) -> int:
         """Delete every document of collection ``prefix`` and of every collection below it; return how many."""

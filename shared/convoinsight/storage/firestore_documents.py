@@ -11,13 +11,15 @@ so the tests cannot catch a missing one). This project uses:
 
 - messages: ``role ==`` with ``order_by("seq")`` descending: composite index
   on collection ID ``messages`` (collection scope): ``role`` ASC, ``seq`` DESC;
+  and ascending (a session's history, paged): ``role`` ASC, ``seq`` ASC;
+- sessions: ``order_by("activity")`` alone; charts and jobs: ``session_id ==``
+  alone: automatic single-field indexes;
 - datasets, domains: ``order_by("name")`` alone: automatic single-field index.
 
-Known differences from PostgreSQL, none of which the project relies on:
-``order_by`` leaves out documents that lack the field (PostgreSQL keeps them),
-ties in a descending order come back by id descending (PostgreSQL: ascending),
-and ``where`` compares whole values (PostgreSQL's ``@>`` lets a list match a
-superset).
+Known difference from PostgreSQL, which the project does not rely on:
+``where`` compares whole values (PostgreSQL's ``@>`` lets a list match a
+superset). Ordered lists agree: by (field, id) in the chosen direction, without
+the documents that lack the field, with the same (value, id) cursors.
 
 Values. Documents are JSON objects, as in PostgreSQL: str, int (64-bit), finite
 float, bool, None, lists and dicts with string keys; anything else is refused
@@ -285,6 +287,7 @@ class FirestoreDocumentStore:
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        after: tuple[Any, str] | None = None,
     ) -> list[dict[str, Any]]:
         from google.cloud.firestore import Query
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -293,10 +296,18 @@ class FirestoreDocumentStore:
         query = self._db().collection(_collection_path(collection))
         for key, value in (where or {}).items():
             query = query.where(filter=FieldFilter(FieldPath(key).to_api_repr(), "==", _encode(value)))
+        if after is not None and not order_by:
+            raise ValueError("a cursor needs order_by")
         if order_by:
             _check_field(order_by)
-            query = query.order_by(FieldPath(order_by).to_api_repr(),
-                                   direction=Query.DESCENDING if descending else Query.ASCENDING)
+            direction = Query.DESCENDING if descending else Query.ASCENDING
+            field = FieldPath(order_by).to_api_repr()
+            # Ties by document id in the same direction (Firestore's implicit order, made explicit for cursors).
+            query = query.order_by(field, direction=direction).order_by("__name__", direction=direction)
+            if after is not None:
+                value, doc_id = after
+                _segments(str(doc_id))
+                query = query.start_after({field: _encode(value), "__name__": str(doc_id)})
         if limit is not None:
             if int(limit) < 0:
                 raise ValueError("limit must not be negative")

@@ -133,6 +133,7 @@ class PostgresDocumentStore:
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        after: tuple[Any, str] | None = None,
     ) -> list[dict[str, Any]]:
         refuse_nul(collection, "", where)
         sql = "SELECT data FROM documents WHERE collection = :c"
@@ -140,9 +141,18 @@ class PostgresDocumentStore:
         if where:
             sql += " AND data @> CAST(:w AS jsonb)"
             params["w"] = json.dumps(where)
+        if after is not None and not order_by:
+            raise ValueError("a cursor needs order_by")
         if order_by:
             _check_field(order_by)
-            sql += f" ORDER BY data -> CAST(:o AS text) {'DESC' if descending else 'ASC'}, id"
+            direction, past = ("DESC", "<") if descending else ("ASC", ">")
+            # As Firestore does: documents without the field are not in an ordered list.
+            sql += " AND data ? CAST(:o AS text)"
+            if after is not None:
+                refuse_nul(collection, str(after[1]), {"after": after[0]})
+                sql += f" AND (data -> CAST(:o AS text), id) {past} (CAST(:av AS jsonb), CAST(:ai AS text))"
+                params.update(av=json.dumps(after[0]), ai=str(after[1]))
+            sql += f" ORDER BY data -> CAST(:o AS text) {direction}, id {direction}"
             params["o"] = order_by
         else:
             sql += " ORDER BY id"

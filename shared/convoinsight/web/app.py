@@ -73,7 +73,7 @@ Handler = Callable[..., Any]
 class RouteOptions:
     auth: bool = True
     role: str = "user"  # "admin" for operator routes
-    limit: str | None = "default"  # rate-limit class: default, query, upload, dataset_ops, auth
+    limit: str | None = "default"  # rate-limit class: default, query, upload, dataset_ops, export, auth
     query: type[BaseModel] | None = None  # allowed query parameters; any other is refused (422)
 
 

@@ -32,3 +32,22 @@ resource "google_firestore_index" "messages_role_seq" {
     order      = "DESCENDING"
   }
 }
+
+# messages: where role == "assistant" order by seq asc, then by document id (a session's history, paged with a
+# (seq, id) cursor by convoinsight.sessions.history).
+resource "google_firestore_index" "messages_role_seq_ascending" {
+  project     = var.project_id
+  database    = google_firestore_database.default.name
+  collection  = "messages"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "role"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "seq"
+    order      = "ASCENDING"
+  }
+}

@@ -7,3 +7,8 @@ output "message_index" {
   description = "Id of the messages (role ASC, seq DESC) composite index."
   value       = google_firestore_index.messages_role_seq.id
 }
+
+output "history_index" {
+  description = "Id of the messages (role ASC, seq ASC) composite index that pages a session's history."
+  value       = google_firestore_index.messages_role_seq_ascending.id
+}

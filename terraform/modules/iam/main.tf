@@ -11,6 +11,11 @@ locals {
       # sources: reads a dataset's Parquet to create or fill a PostgreSQL table from it; never writes.
       role = "roles/storage.objectViewer"
     }
+    sessions_objects = {
+      member = local.sa["sessions"]
+      # sessions: an export reads (and caches) chart images; deleting a session deletes its charts' images.
+      role = "roles/storage.objectAdmin"
+    }
     charts_objects = {
       member = local.sa["charts"]
       # charts: writes rendered PNG/SVG images, reads and deletes them.
@@ -98,6 +103,12 @@ locals {
     sources_datastore = {
       member = local.sa["sources"]
       # sources: connections (passwords encrypted), links into domains, audit records are Firestore documents.
+      role = "roles/datastore.user"
+    }
+    sessions_datastore = {
+      member = local.sa["sessions"]
+      # sessions: reads sessions, messages and charts; renames; deletes a session with its messages, charts and
+      # jobs; writes audit records.
       role = "roles/datastore.user"
     }
     queries_enqueuer = {

@@ -1,0 +1,1 @@
+"""Exports of conversations as documents (PDF): pure rendering, no services."""
