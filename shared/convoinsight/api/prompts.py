@@ -6,8 +6,8 @@ arrives with roles; a user's overrides apply to their own questions only.
 
 from __future__ import annotations
 
+from convoinsight.clock import now_iso
 from convoinsight.datasets.naming import check_domain
-from convoinsight.datasets.service import now_iso
 from convoinsight.errors import NotFound
 from convoinsight.llm import overrides
 from convoinsight.llm.prompts import AGENTS, prompt_store

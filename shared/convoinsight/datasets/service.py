@@ -11,7 +11,6 @@ of the tenant's domain list and of the domain.
 from __future__ import annotations
 
 import io
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -19,6 +18,7 @@ from typing import Any, BinaryIO
 import polars as pl
 
 from convoinsight import nul
+from convoinsight.clock import now_iso
 from convoinsight.datasets import ingest, paths
 from convoinsight.datasets.naming import check_dataset_name, check_domain, table_name
 from convoinsight.datasets.profile import jsonable
@@ -41,10 +41,6 @@ class Upload:
     sheet: str | None = None
     path: Path | None = None
     stream: BinaryIO | None = None
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def dataset_name_for(filename: str, name: str | None) -> str:

@@ -18,10 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from convoinsight.clock import now_iso
 from convoinsight.datasets import ingest, paths
 from convoinsight.datasets.naming import check_domain, to_identifier
 from convoinsight.datasets.readers import FORMATS, detect_format
-from convoinsight.datasets.service import Upload, dataset_name_for, now_iso, register
+from convoinsight.datasets.service import Upload, dataset_name_for, register
 from convoinsight.errors import Conflict, ConvoInsightError, NotFound, PayloadTooLarge
 from convoinsight.services import Services
 from convoinsight.validation import validated

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from convoinsight.charts import render
-from convoinsight.datasets.service import now_iso
+from convoinsight.clock import now_iso
 from convoinsight.errors import BadRequest, ConvoInsightError
 from convoinsight.services import Services
 from convoinsight.sessions import history, store

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from convoinsight.datasets.service import now_iso
+from convoinsight.clock import now_iso
 from convoinsight.errors import NotFound
 from convoinsight.sessions.memory import compact_turn
 from convoinsight.storage.documents import DocumentStore, Write
