@@ -71,6 +71,9 @@ SETTINGS: tuple[Setting, ...] = (
             "429 until midnight. 0 disables the budget."),
     Setting("BUDGET_FAIL_OPEN", "false", "Spend is kept in the document store with Redis as its fast path; when "
             "neither can be read, `false` refuses questions (503 `budget_unavailable`), `true` lets them through."),
+    Setting("BUDGET_COUNTS_USER_KEYS", "false", "Whether model calls a user pays with their own key (`POST "
+            "/api/v1/llm/keys`, or a question's `apiKey`) count against DAILY_TOKEN_BUDGET; `false`: only calls "
+            "on the server's key do."),
     Setting("RATE_LIMIT_ENABLED", "true", "Limit requests per user (per address before sign-in) in Redis "
             "(`true`/`false`). Limited responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and "
             "`X-RateLimit-Reset` (seconds until the oldest counted request leaves the window); 429 adds "
@@ -177,6 +180,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EXPORT_TABLE_ROWS", "20", "Rows of each result table printed in a PDF export (with \"N of M rows\")."),
     Setting("EXPORT_TIME_LIMIT_SECONDS", "30", "Time one PDF export may take (charts and pages); no new turn is "
             "started past it, and the PDF says it stops there."),
+    Setting("PROMPTS_CHECK_SECONDS", "1", "How often each process checks Redis for prompt edits made anywhere (the "
+            "generation `ci:v1:prompts:generation`); with Redis down or unset it reads the document store again "
+            "every 5 times this instead. An edit takes effect everywhere within about this long."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
 )
@@ -220,6 +226,7 @@ class Settings:
     llm_breaker_cooldown_seconds: int
     daily_token_budget: int
     budget_fail_open: bool
+    budget_counts_user_keys: bool
     rate_limit_enabled: bool
     rate_limits: tuple[tuple[str, int, int], ...]  # (class, requests, window seconds); a tuple keeps Settings hashable
     rate_limit_fail_open: bool
@@ -270,6 +277,7 @@ class Settings:
     export_max_pages: int
     export_table_rows: int
     export_time_limit_seconds: float
+    prompts_check_seconds: float
     port: int
     log_level: str
 
@@ -434,6 +442,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_breaker_cooldown_seconds=_int("LLM_BREAKER_COOLDOWN_SECONDS", raw["LLM_BREAKER_COOLDOWN_SECONDS"], 1),
         daily_token_budget=_int("DAILY_TOKEN_BUDGET", raw["DAILY_TOKEN_BUDGET"], 0),
         budget_fail_open=_bool("BUDGET_FAIL_OPEN", raw["BUDGET_FAIL_OPEN"]),
+        budget_counts_user_keys=_bool("BUDGET_COUNTS_USER_KEYS", raw["BUDGET_COUNTS_USER_KEYS"]),
         rate_limit_enabled=_bool("RATE_LIMIT_ENABLED", raw["RATE_LIMIT_ENABLED"]),
         rate_limits=_rate_limits(raw["RATE_LIMITS"]),
         rate_limit_fail_open=_bool("RATE_LIMIT_FAIL_OPEN", raw["RATE_LIMIT_FAIL_OPEN"]),
@@ -487,6 +496,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         export_max_pages=_int("EXPORT_MAX_PAGES", raw["EXPORT_MAX_PAGES"], 2),
         export_table_rows=_int("EXPORT_TABLE_ROWS", raw["EXPORT_TABLE_ROWS"], 1),
         export_time_limit_seconds=_positive("EXPORT_TIME_LIMIT_SECONDS", raw["EXPORT_TIME_LIMIT_SECONDS"]),
+        prompts_check_seconds=_positive("PROMPTS_CHECK_SECONDS", raw["PROMPTS_CHECK_SECONDS"]),
         port=_int("PORT", raw["PORT"], 1),
         log_level=raw["LOG_LEVEL"].upper(),
     )

@@ -97,7 +97,7 @@ def test_test_reports_latency_version_write_ability_and_tls(client, h, customer_
 
 
 def test_verify_full_checks_the_certificate_against_the_host_name(client, h, customer_db, monkeypatch):
-    from convoinsight.sources import network
+    from convoinsight.security import network
 
     monkeypatch.setattr(network, "resolver", lambda host, port: ["127.0.0.1"])
     _connect(client, h, customer_db, name="tls", host="db.customer.test", sslmode="verify-full",
@@ -148,7 +148,7 @@ REFUSED_ADDRESSES = [
 @pytest.mark.parametrize("address", REFUSED_ADDRESSES)
 def test_every_non_public_address_is_refused_by_name_and_literal_without_a_connect(
         local_env, customer_db, user_id, monkeypatch, address):
-    from convoinsight.sources import network
+    from convoinsight.security import network
     from tests.support import network_guard
 
     monkeypatch.setenv("FERNET_KEY", "")  # local key file; the private-host setting stays off
@@ -165,7 +165,7 @@ def test_every_non_public_address_is_refused_by_name_and_literal_without_a_conne
 
 
 def test_metadata_names_are_refused_even_when_private_hosts_are_allowed(client, h, customer_db, monkeypatch):
-    from convoinsight.sources import network
+    from convoinsight.security import network
 
     monkeypatch.setattr(network, "resolver", lambda host, port: ["169.254.169.254"])
     for host in ("metadata.google.internal", "METADATA.google.internal.", "metadata", "169.254.169.254",
@@ -175,7 +175,7 @@ def test_metadata_names_are_refused_even_when_private_hosts_are_allowed(client, 
 
 
 def test_one_private_address_among_public_ones_is_refused(local_env, customer_db, user_id, monkeypatch):
-    from convoinsight.sources import network
+    from convoinsight.security import network
 
     client, h = function_client("sources"), {"X-User-Id": user_id}
     monkeypatch.setattr(network, "resolver", lambda host, port: ["93.184.216.34", "10.0.0.7"])
@@ -185,7 +185,7 @@ def test_one_private_address_among_public_ones_is_refused(local_env, customer_db
 
 def test_rebinding_is_caught_at_connect_and_the_connect_goes_to_the_checked_address(
         local_env, customer_db, user_id, monkeypatch):
-    from convoinsight.sources import network
+    from convoinsight.security import network
     from tests.support import network_guard
 
     client, h = function_client("sources"), {"X-User-Id": user_id}

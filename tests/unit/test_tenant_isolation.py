@@ -30,7 +30,7 @@ def world(local_env, user_id, monkeypatch):
     get_settings.cache_clear()
     owner, intruder = {"X-User-Id": user_id}, {"X-User-Id": f"{user_id}-intruder"}
     clients = {name: function_client(name) for name in ("datasets", "queries", "charts", "prompts", "auth",
-                                                          "sources", "sessions")}
+                                                          "sources", "sessions", "llm")}
     assert clients["datasets"].post("/d", headers=owner,
                                     data={"file": (io.BytesIO(OWNER_CSV), "t.csv")}).status_code == 201
     answer = clients["queries"].post("/", headers=owner, json=QUESTION).get_json()
@@ -43,8 +43,11 @@ def world(local_env, user_id, monkeypatch):
         "name": "owned", "host": "127.0.0.1", "port": 1, "database": "shop", "user": "reader",
         "password": "owner-secret"})
     assert connection.status_code == 201, connection.get_json()
+    llm_key = clients["llm"].post("/keys", headers=owner,
+                                  json={"provider": "deepseek", "api_key": "sk-owner-secret-01"})
+    assert llm_key.status_code == 201, llm_key.get_json()
     ids = {"chart": answer["chart"]["id"], "session": answer["session_id"], "upload": upload["upload_id"],
-           "key": key["id"], "job": job["job_id"], "conn": "owned", "table": "orders"}
+           "key": key["id"], "job": job["job_id"], "conn": "owned", "table": "orders", "provider": "deepseek"}
     return clients, owner, intruder, ids
 
 
@@ -82,6 +85,8 @@ MATRIX = [
     ("sources", "GET", "/postgres/{conn}/links", None),
     ("sources", "POST", "/postgres/{conn}/links/refresh", None),
     ("sources", "DELETE", "/postgres/{conn}/links/d/t", None),
+    ("llm", "PUT", "/keys/{provider}", {"api_key": "sk-stolen-key-0001"}),
+    ("llm", "DELETE", "/keys/{provider}", None),
     ("sessions", "GET", "/{session}", None),
     ("sessions", "PATCH", "/{session}", {"title": "stolen"}),
     ("sessions", "POST", "/{session}/export", None),
@@ -92,13 +97,15 @@ MATRIX = [
 OWN_VIEW = [
     ("datasets", "GET", "/"), ("charts", "GET", "/"), ("auth", "GET", "/keys"), ("auth", "GET", "/me"),
     ("prompts", "GET", "/overrides"), ("prompts", "GET", "/overrides/<domain>"), ("sources", "GET", "/postgres"),
-    ("sessions", "GET", "/"),
+    ("sessions", "GET", "/"), ("llm", "GET", "/keys"), ("llm", "GET", "/providers"), ("llm", "GET", "/models"),
 ]
 # Routes that create the caller's own things or hold no tenant data; exercised below or elsewhere.
 NOT_TENANT_DATA = [
     ("datasets", "POST", "/<domain>"), ("datasets", "POST", "/<domain>/uploads"),
     ("prompts", "PUT", "/overrides"), ("prompts", "PUT", "/overrides/<domain>"), ("prompts", "GET", "/"),
-    ("sources", "POST", "/postgres"),
+    ("sources", "POST", "/postgres"), ("llm", "POST", "/keys"),
+    ("prompts", "PUT", "/<name>"), ("prompts", "GET", "/<name>/versions"),  # admin, deployment-wide
+    ("prompts", "GET", "/<name>/versions/<version>"), ("prompts", "POST", "/<name>/rollback"),  # admin
     ("prompts", "GET", "/<name>"), ("auth", "POST", "/keys"), ("health", "GET", "/"),
     ("health", "GET", "/live"), ("health", "GET", "/ready"),
     ("pipeline", "POST", "/"),  # internal Cloud Tasks target (IAM/OIDC in the cloud): runs given job ids only
@@ -122,6 +129,8 @@ def test_every_route_with_tenant_data_answers_404_to_another_tenant(world):
                     if k["id"] == ids["key"])["revoked"]
     kept = clients["sources"].get("/postgres/owned", headers=owner).get_json()
     assert kept["version"] == 1 and kept["password"] == "********"  # not patched, not deleted
+    (owned_key,) = clients["llm"].get("/keys", headers=owner).get_json()["keys"]
+    assert owned_key["key"] == "…t-01" and owned_key["version"] == 1  # not rotated, not deleted
     session = clients["sessions"].get(f"/{ids['session']}", headers=owner).get_json()
     assert session["title"] == "total revenue by region" and session["turns"]  # not renamed, not deleted
 
@@ -133,6 +142,11 @@ def test_own_views_show_nothing_of_another_tenant(world):
     assert clients["auth"].get("/keys", headers=intruder).get_json() == {"keys": []}
     assert clients["sources"].get("/postgres", headers=intruder).get_json() == {"connections": []}
     assert clients["sessions"].get("/", headers=intruder).get_json() == {"sessions": [], "next_cursor": None}
+    assert clients["llm"].get("/keys", headers=intruder).get_json() == {"keys": []}
+    theirs = {p["name"]: p for p in clients["llm"].get("/providers", headers=intruder).get_json()["providers"]}
+    assert theirs["deepseek"]["your_key"] is False
+    models = {m["id"] for m in clients["llm"].get("/models", headers=intruder).get_json()["models"]}
+    assert not any(m.startswith("deepseek/") for m in models)
     assert clients["auth"].get("/me", headers=intruder).get_json()["user_id"].endswith("-intruder")
     assert clients["prompts"].get("/overrides", headers=intruder).get_json()["agents"] == {}
     assert clients["prompts"].get("/overrides/d", headers=intruder).get_json()["agents"] == {}
@@ -168,10 +182,11 @@ def test_the_matrix_covers_every_route():
     matrix_paths = set()
     for function, method, template, _ in MATRIX:
         path = template.split("?")[0]
-        for name in ("upload", "chart", "key", "job", "conn", "table", "session"):
+        for name in ("upload", "chart", "key", "job", "conn", "table", "session", "provider"):
             path = path.replace("{" + name + "}", {"upload": "<upload_id>", "chart": "<chart_id>",
                                                    "key": "<key_id>", "job": "<job_id>", "conn": "<conn>",
-                                                   "table": "<table>", "session": "<session_id>"}[name])
+                                                   "table": "<table>", "session": "<session_id>",
+                                                   "provider": "<provider>"}[name])
         path = path.replace("/d/t", "/<domain>/<name>").replace("/d", "/<domain>")
         matrix_paths.add((function, method, path))
     missing = declared - listed - matrix_paths

@@ -1,27 +1,57 @@
-"""Routes of the ``prompts`` function: read the agents' prompts; keep your own overrides.
+"""Routes of the ``prompts`` function: the agents' prompts, edited by operators; your own overrides.
 
-Editing the prompt files themselves (``PUT /{name}``) is an operator's task and
-arrives with roles; a user's overrides apply to their own questions only.
+``PUT /{name}`` (admin) stores a whole prompt as a new version and makes it current
+everywhere within seconds; ``GET /{name}/versions`` lists them and
+``POST /{name}/rollback`` makes any one current again
+(``convoinsight.llm.prompt_editing``). A user's overrides apply to their own
+questions only.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+from flask import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from convoinsight import errors
 from convoinsight.clock import now_iso
 from convoinsight.datasets.naming import check_domain
 from convoinsight.errors import NotFound
-from convoinsight.llm import overrides
+from convoinsight.llm import overrides, prompt_checks, prompt_editing
 from convoinsight.llm.prompts import AGENTS, prompt_store
 from convoinsight.observability import audit
-from convoinsight.web.app import FunctionApp, RequestContext, json_body
+from convoinsight.validation import validated
+from convoinsight.web.app import FunctionApp, RequestContext, json_body, read_body, refuse_nul
 
 app = FunctionApp("prompts")
+
+
+class FormatQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["json", "yaml"] = "json"
+
+
+class VersionsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(100, ge=1, le=500)
+    before: int | None = Field(None, ge=1)  # from next_before: the versions older than this one
+
+
+class RollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    note: str | None = Field(None, max_length=prompt_checks.MAX_NOTE)
 
 
 @app.route("GET", "/")
 def list_prompts(ctx: RequestContext):
     store = prompt_store(ctx.settings.prompts_dir)
-    return {"prompts": [{"name": p.name, "version": p.version, "description": p.description, "model": p.model}
-                        for p in (store.get(agent) for agent in AGENTS)]}
+    return {"prompts": [{"name": p.name, "version": p.version, "source": p.source, "description": p.description,
+                         "model": p.model} for p in (store.get(agent) for agent in AGENTS)]}
 
 
 @app.route("GET", "/overrides")
@@ -44,14 +74,64 @@ def put_domain_overrides(ctx: RequestContext, domain: str):
     return _write(ctx, overrides.domain_location(ctx.user_id, check_domain(domain)))
 
 
-@app.route("GET", "/<name>")
+@app.route("GET", "/<name>", query=FormatQuery)
 def get_prompt(ctx: RequestContext, name: str):
     if name not in AGENTS:
         raise NotFound(f"no prompt named {name!r}", code="prompt_not_found")
-    p = prompt_store(ctx.settings.prompts_dir).get(name)
-    return {"name": p.name, "version": p.version, "description": p.description, "system": p.system,
-            "user_template": p.user_template, "output_schema": p.output_schema, "parameters": p.parameters,
-            "fallbacks": list(p.fallbacks)}
+    prompt = prompt_store(ctx.settings.prompts_dir).get(name)
+    return _yaml(prompt) if ctx.query.format == "yaml" else prompt_editing.view(prompt)
+
+
+@app.route("PUT", "/<name>", role="admin")
+def put_prompt(ctx: RequestContext, name: str):
+    prompt_editing.check_name(name)
+    data = _prompt_body(ctx)
+    return prompt_editing.put(ctx.services, prompt_store(ctx.settings.prompts_dir), ctx.user_id, name, data)
+
+
+@app.route("GET", "/<name>/versions", role="admin", query=VersionsQuery)
+def list_versions(ctx: RequestContext, name: str):
+    return prompt_editing.list_versions(ctx.services, prompt_store(ctx.settings.prompts_dir), name,
+                                        ctx.query.limit, ctx.query.before)
+
+
+@app.route("GET", "/<name>/versions/<version>", role="admin", query=FormatQuery)
+def get_version(ctx: RequestContext, name: str, version: str):
+    prompt, body = prompt_editing.get_version(ctx.services, prompt_store(ctx.settings.prompts_dir), name, version)
+    return _yaml(prompt) if ctx.query.format == "yaml" else body
+
+
+@app.route("POST", "/<name>/rollback", role="admin")
+def rollback(ctx: RequestContext, name: str):
+    prompt_editing.check_name(name)
+    body = validated(RollbackBody, json_body(ctx.request), code="invalid_rollback")
+    return prompt_editing.rollback(ctx.services, prompt_store(ctx.settings.prompts_dir), ctx.user_id, name,
+                                   body.version, body.note)
+
+
+def _prompt_body(ctx: RequestContext):
+    """The prompt of a PUT: a JSON object, or a YAML document (Content-Type application/yaml or text/yaml)."""
+    request = ctx.request
+    try:
+        data = read_body(request, prompt_checks.MAX_PROMPT_BYTES)
+    except errors.PayloadTooLarge:
+        raise errors.PayloadTooLarge(f"a prompt may be at most {prompt_checks.MAX_PROMPT_BYTES:,} bytes",
+                                     code="body_too_large") from None
+    if request.mimetype in prompt_checks.YAML_TYPES:
+        if not data:
+            raise errors.BadRequest("a YAML body is required", code="missing_body")
+        parsed = prompt_checks.load_yaml(data)
+        refuse_nul(parsed, "the YAML body")
+        return parsed
+    if data and not request.is_json:
+        raise errors.UnsupportedMediaType("send the prompt as application/json or application/yaml",
+                                          code="unsupported_content_type")
+    return json_body(request)
+
+
+def _yaml(prompt) -> Response:
+    return Response(prompt_editing.yaml_text(prompt), mimetype="application/yaml",
+                    headers={"Content-Disposition": f'inline; filename="{prompt.name}.yaml"'})
 
 
 def _read(ctx: RequestContext, location: tuple[str, str]):

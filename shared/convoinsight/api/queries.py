@@ -7,6 +7,7 @@ import time
 
 from flask import Response
 
+from convoinsight.errors import BadRequest
 from convoinsight.jobs import service as jobs
 from convoinsight.jobs.store import TERMINAL
 from convoinsight.llm.prompts import prompt_store
@@ -20,8 +21,22 @@ EVENTS_MAX_SECONDS = 15 * 60
 
 @app.route("POST", "/", limit="query")
 def ask_question(ctx: RequestContext):
-    body, status = ask(ctx.services, prompt_store(ctx.settings.prompts_dir), ctx.user_id, json_body(ctx.request))
+    request = json_body(ctx.request)
+    if "apiKey" in request and _needs_https(ctx) and not _https(ctx):
+        raise BadRequest("apiKey is refused over plain HTTP: send it over https, or store it with "
+                         "POST /api/v1/llm/keys", code="insecure_transport")
+    body, status = ask(ctx.services, prompt_store(ctx.settings.prompts_dir), ctx.user_id, request)
     return body, status
+
+
+def _needs_https(ctx: RequestContext) -> bool:
+    return ctx.settings.deployment_mode == "cloud"
+
+
+def _https(ctx: RequestContext) -> bool:
+    """Whether the client's own connection was TLS: the scheme Google's front end saw (X-Forwarded-Proto)."""
+    forwarded = (ctx.request.headers.get("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+    return (forwarded or ctx.request.scheme) == "https"
 
 
 @app.route("GET", "/<job_id>", limit="dataset_ops")

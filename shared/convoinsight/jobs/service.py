@@ -16,6 +16,7 @@ from convoinsight.errors import NotFound
 from convoinsight.jobs import store
 from convoinsight.jobs.queue import StageTask
 from convoinsight.jobs.runner import planned_stages, rebuild, run_task
+from convoinsight.llm import keys
 from convoinsight.llm.client import LLMClient
 from convoinsight.llm.prompts import PromptStore
 from convoinsight.llm.usage import UsageMeter
@@ -41,7 +42,8 @@ class JobContext:
     def deps(self, job: dict[str, Any]) -> tuple[StageDeps, UsageMeter]:
         services, user_id = self.services, job["user_id"]
         llm = LLMClient(services.settings, self.prompts, redis=services.redis, tenant=user_id,
-                        cache=services.cache, documents=services.documents)
+                        cache=services.cache, documents=services.documents,
+                        credentials=keys.credentials(services, user_id))  # read per stage: a rotation applies
         sources = job["sources"]
 
         def tables(names: set[str]) -> dict[str, Any]:
@@ -71,7 +73,15 @@ def _sum_usage(parts: list[dict[str, Any]]) -> dict[str, Any]:
     total = UsageMeter().summary()
     for part in parts:
         for key, value in part.items():
-            total[key] = round(total.get(key, 0) + value, 6) if isinstance(value, float) else total.get(key, 0) + value
+            if isinstance(value, dict):  # paid_by: calls per key owner
+                merged = dict(total.get(key) or {})
+                for owner, calls in value.items():
+                    merged[owner] = merged.get(owner, 0) + calls
+                total[key] = merged
+            elif isinstance(value, float):
+                total[key] = round(total.get(key, 0) + value, 6)
+            else:
+                total[key] = total.get(key, 0) + value
     return total
 
 

@@ -18,9 +18,11 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from convoinsight.cache import Cache
-from convoinsight.errors import BadRequest, LLMOutputInvalid, UpstreamError
+from convoinsight.errors import BadRequest, ConvoInsightError, LLMOutputInvalid, UpstreamError
+from convoinsight.llm.catalog import OFFLINE_MODEL, OFFLINE_PROVIDER, provider_of, qualified
 from convoinsight.llm.guards import CircuitBreaker, TokenBudget
 from convoinsight.llm.jsonout import extract_json, validate
+from convoinsight.llm.keys import Credential
 from convoinsight.llm.overrides import apply as apply_override
 from convoinsight.llm.prompts import Prompt, PromptStore
 from convoinsight.llm.usage import UsageMeter
@@ -29,8 +31,6 @@ from convoinsight.settings import Settings
 
 log = logging.getLogger("convoinsight.llm")
 
-OFFLINE_PROVIDER = "convoinsight"
-OFFLINE_MODEL = f"{OFFLINE_PROVIDER}/offline-planner"
 AGENT_HEADER = "X-ConvoInsight-Agent"
 _REPAIR_TRIES = 1
 
@@ -90,11 +90,14 @@ class LLMClient:
     """One tenant's model calls for one request (never shared across requests or tenants)."""
 
     def __init__(self, settings: Settings, prompts: PromptStore, *, redis=None, tenant: str | None = None,
-                 cache: Cache | None = None, documents=None):
+                 cache: Cache | None = None, documents=None, credentials: dict[str, Credential] | None = None):
         self.settings = settings
         self.prompts = prompts
         self.tenant = tenant
         self.cache = cache
+        # The caller's own keys by provider (stored ones, or the original API's apiKey for this request):
+        # a model of such a provider runs on the caller's key, never on the server's.
+        self.credentials = dict(credentials or {})
         self.breaker = CircuitBreaker(redis, settings.llm_breaker_threshold, settings.llm_breaker_cooldown_seconds)
         self.budget = TokenBudget(redis, settings.daily_token_budget, documents,
                                   fail_open=settings.budget_fail_open)
@@ -112,12 +115,22 @@ class LLMClient:
             return OFFLINE_MODEL
         if requested in {default, self.settings.llm_model, prompt.model, *prompt.fallbacks} - {""}:
             return requested
+        named = qualified(requested)
+        if provider_of(named) in self.credentials:  # any model of a provider the caller holds a key for
+            return named
         # The server's key must never be sent to a provider chosen by the caller.
-        raise BadRequest(f"model {requested!r} is not available; use 'offline' or the configured model",
-                         code="unknown_model")
+        raise BadRequest(f"model {requested!r} is not available; use 'offline', the configured model, or a "
+                         "model of a provider you hold a key for (POST /api/v1/llm/keys)", code="unknown_model")
+
+    def credential(self, model: str) -> Credential | None:
+        """The caller's key for the provider of ``model``, or None when the server's settings apply."""
+        return None if model == OFFLINE_MODEL else self.credentials.get(provider_of(model) or "")
+
+    def _counts_against_budget(self, model: str) -> bool:
+        return model != OFFLINE_MODEL and (self.credential(model) is None or self.settings.budget_counts_user_keys)
 
     def check_budget(self, model: str) -> None:
-        if model != OFFLINE_MODEL:
+        if self._counts_against_budget(model):
             self.budget.check(self.tenant)
 
     def complete_json(self, agent: str, context: dict[str, Any], *, model: str | None,
@@ -164,20 +177,31 @@ class LLMClient:
             candidates.append(OFFLINE_MODEL)
         last_error: Exception | None = None
         for candidate in candidates:
-            request = self._request(agent, candidate, messages, prompt)
+            credential = self.credential(candidate)
+            # A caller's failing key opens the breaker for the caller's calls only, never for everyone's.
+            breaker_key = candidate if credential is None else f"{candidate}@{credential.owner}:{self.tenant}"
             cache_key = None
             if candidate != OFFLINE_MODEL:
-                if not self.breaker.allows(candidate):
+                if not self.breaker.allows(breaker_key):
                     log.info("agent %s: breaker open for %s, skipping", agent, candidate)
                     continue
+                try:
+                    request = self._request(agent, candidate, messages, prompt)
+                except ConvoInsightError as exc:  # the caller's endpoint is refused now (its DNS changed)
+                    last_error = exc
+                    logs.event(log, "llm_error", f"agent {agent}: model {candidate} refused: {exc.code}",
+                               logging.WARNING, agent=agent, model=candidate, error=exc.code)
+                    continue
                 cache_key, cached = self._cached(request, prompt)
-                if cached is None or not use_cache:
+                if (cached is None or not use_cache) and self._counts_against_budget(candidate):
                     self.budget.check(self.tenant, estimate_tokens(messages, prompt))
                 if cached is not None and use_cache:
                     meter.add_cache_hit()
                     logs.event(log, "llm_call", f"{agent} answered from cache", agent=agent, model=candidate,
                                tokens=0, cost_usd=0.0, latency_ms=0.0, cached=True)
                     return cached, candidate, cache_key
+            else:
+                request = self._request(agent, candidate, messages, prompt)
             started = time.perf_counter()
             try:
                 response = self._completion(request)
@@ -186,19 +210,22 @@ class LLMClient:
                 logs.event(log, "llm_error", f"agent {agent}: model {candidate} failed: {type(exc).__name__}",
                            logging.WARNING, agent=agent, model=candidate, error=type(exc).__name__)
                 if candidate != OFFLINE_MODEL:
-                    self.breaker.failure(candidate)
+                    self.breaker.failure(breaker_key)
                 continue
             text = response.choices[0].message.content or ""
             tokens = int(getattr(getattr(response, "usage", None), "total_tokens", 0) or 0)
             if candidate != model:
                 meter.add_fallback()
             cost, latency = _cost(litellm_module(), response, candidate), (time.perf_counter() - started) * 1000
-            meter.record(agent, candidate, tokens, cost, latency)
+            paid_by = None if candidate == OFFLINE_MODEL else credential.owner if credential else "server"
+            meter.record(agent, candidate, tokens, cost, latency, paid_by=paid_by)
             logs.event(log, "llm_call", f"{agent} answered by {candidate}", agent=agent, model=candidate,
-                       tokens=tokens, cost_usd=round(cost, 6), latency_ms=round(latency, 1), cached=False)
+                       tokens=tokens, cost_usd=round(cost, 6), latency_ms=round(latency, 1), cached=False,
+                       key=paid_by)
             if candidate != OFFLINE_MODEL:
-                self.breaker.success(candidate)
-                self.budget.spend(self.tenant, tokens)
+                self.breaker.success(breaker_key)
+                if self._counts_against_budget(candidate):
+                    self.budget.spend(self.tenant, tokens)
                 if self.cache is not None and cache_key is not None:
                     self.cache.set_json(cache_key, "llm", text)
             return text, candidate, cache_key
@@ -218,7 +245,7 @@ class LLMClient:
         """Response cache per tenant; the key covers model, messages, parameters and prompt version."""
         if self.cache is None or self.tenant is None:
             return None, None
-        parts = ({k: v for k, v in request.items() if k not in ("api_key", "extra_headers", "timeout")},
+        parts = ({k: v for k, v in request.items() if k not in ("api_key", "client", "extra_headers", "timeout")},
                  prompt.name, prompt.version)
         return self.cache.get_json(self.tenant, "llm", "llm", *parts)
 
@@ -238,6 +265,9 @@ class LLMClient:
                 request[name] = params[name]
         request["response_format"] = {"type": "json_object"}
         request["num_retries"] = 0  # retries are ours (see _completion), never doubled inside litellm
+        credential = self.credential(model)
+        if credential is not None:
+            return {**request, **route_for(self.settings, credential, model)}
         if self.settings.llm_api_base:
             request["api_base"] = self.settings.llm_api_base
             if "/" not in model:
@@ -245,6 +275,27 @@ class LLMClient:
         if self.settings.llm_api_key:
             request["api_key"] = self.settings.llm_api_key
         return request
+
+
+def server_provider(settings: Settings) -> str | None:
+    """The provider the server's own key and endpoint (LLM_API_KEY, LLM_API_BASE) are for."""
+    if settings.llm_model:
+        return provider_of(settings.llm_model) or ("openai" if settings.llm_api_base else None)
+    return "openai" if settings.llm_api_base else None
+
+
+def route_for(settings: Settings, credential: Credential, model: str) -> dict[str, Any]:
+    """Where a call on the caller's key goes: the caller's own endpoint (pinned to a checked address), else the
+    deployment's gateway when it serves that provider (LLM_API_BASE), else the provider's public API."""
+    from convoinsight.llm import endpoints
+
+    route: dict[str, Any] = {"model": qualified(model), "api_key": credential.api_key}
+    if credential.api_base:
+        route["api_base"] = credential.api_base
+        route["client"] = endpoints.pinned_client(settings, credential.api_base, credential.api_key)
+    elif settings.llm_api_base and server_provider(settings) == provider_of(model):
+        route["api_base"] = settings.llm_api_base
+    return route
 
 
 def _cost(litellm, response, model: str) -> float:

@@ -16,10 +16,14 @@ class UsageMeter:
     fallbacks: int = 0
     model_ms: float = 0.0
     calls: list[dict[str, Any]] = field(default_factory=list)
+    paid_by: dict[str, int] = field(default_factory=dict)  # model calls per key owner: server, user, request
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, agent: str, model: str, tokens: int, cost: float, latency_ms: float) -> None:
+    def record(self, agent: str, model: str, tokens: int, cost: float, latency_ms: float, *,
+               paid_by: str | None = None) -> None:
         with self._lock:
+            if paid_by:
+                self.paid_by[paid_by] = self.paid_by.get(paid_by, 0) + 1
             self.llm_calls += 1
             self.tokens += tokens
             self.cost_usd += cost
@@ -43,4 +47,5 @@ class UsageMeter:
                 "cache_hits": self.cache_hits,
                 "fallbacks": self.fallbacks,
                 "model_ms": round(self.model_ms, 1),
+                "paid_by": dict(self.paid_by),
             }

@@ -22,6 +22,8 @@ class JobState(BaseModel):
     history: list[dict[str, Any]] = Field(default_factory=list)
     # Profiles of the domain's datasets: {"name", "version", "rows", "columns", "sample_rows"}.
     datasets: list[dict[str, Any]] = Field(default_factory=list)
+    # The version of each agent's prompt when the question was accepted (what its answer was cached under).
+    prompt_versions: dict[str, int] = Field(default_factory=dict)
 
     route: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None

@@ -26,6 +26,7 @@ def answer_of(state: JobState) -> dict[str, Any]:
         "follow_ups": state.follow_ups,
         "verified": state.verified,
         "datasets": datasets_used(state),
+        "prompt_versions": state.prompt_versions,
     }
 
 

@@ -9,8 +9,10 @@ from typing import Any
 from convoinsight.datasets.naming import check_domain
 from convoinsight.errors import BadRequest
 from convoinsight.jobs import service as jobs
-from convoinsight.llm import overrides
+from convoinsight.llm import keys, overrides
+from convoinsight.llm.catalog import PROVIDERS, provider_of, qualified
 from convoinsight.llm.client import LLMClient
+from convoinsight.llm.keys import Credential
 from convoinsight.llm.prompts import PromptStore
 from convoinsight.llm.usage import UsageMeter
 from convoinsight.pipeline.deps import StageDeps
@@ -29,6 +31,7 @@ from convoinsight.sql.execute import engine_pool
 def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """The answer (200), or for ``mode=async`` (``auto`` with Cloud Tasks) an accepted job (202)."""
     started = time.perf_counter()
+    prompts = prompts.pinned()  # one version of each prompt for the whole question, whatever an operator does
     req = parse_ask(body)
     check_domain(req.domain)
     records, linked = links.domain_tables(services, user_id, req.domain)
@@ -40,9 +43,9 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     history = _history(services, user_id, session_id) if session else []
 
     llm = LLMClient(services.settings, prompts, redis=services.redis, tenant=user_id, cache=services.cache,
-                    documents=services.documents)
+                    documents=services.documents, credentials=_credentials(services, user_id, req))
     # Resolve models before any work: an unknown one is a clean 400.
-    model = llm.resolve_model(req.model, prompts.get("router"))
+    model = llm.resolve_model(_requested_model(req), prompts.get("router"))
     agent_overrides = _overrides(docs, user_id, req.domain, req.agents)
     for agent, override in agent_overrides.items():
         if override.get("model"):
@@ -53,10 +56,12 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         key, answer = None, None
     if not req.use_cache:
         answer = None  # a fresh answer was asked for; it still refreshes the cache below
-    asynchronous = req.mode == "async" or (req.mode == "auto" and services.settings.queue_backend == "cloudtasks")
+    # A request's apiKey cannot ride along an async job (it would have to be stored): "auto" then runs sync.
+    asynchronous = req.mode == "async" or (req.mode == "auto" and services.settings.queue_backend == "cloudtasks"
+                                           and not req.api_key)
     if asynchronous:
         llm.check_budget(model)
-        state = _initial_state(user_id, req, session_id, records, linked, history)
+        state = _initial_state(user_id, req, session_id, records, linked, history, prompts)
         return jobs.submit(services, user_id, state, records, agent_overrides, linked), 202
     if answer is not None:
         usage = {**UsageMeter().summary(), "cache_hits": 1}
@@ -72,6 +77,30 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     memory.remember(services.redis, user_id, session_id, memory.compact_turn(req.prompt, answer["sql"],
                                                                              answer["answer"]))
     return response, 200
+
+
+def _requested_model(req) -> str | None:
+    if req.provider and not req.model:
+        raise BadRequest("provider needs a model (e.g. \"provider\": \"openai\", \"model\": \"gpt-4o-mini\")",
+                         code="model_required")
+    return qualified(req.model, req.provider) if req.model and req.provider else req.model
+
+
+def _credentials(services: Services, user_id: str, req) -> dict[str, Credential]:
+    """The caller's stored keys by provider; a request's ``apiKey`` replaces the one of its model's provider
+    for this request only (it is never stored: an async job would have to store it, so it is refused there)."""
+    found = keys.credentials(services, user_id)
+    if req.api_key:
+        if req.mode == "async":
+            raise BadRequest("apiKey works with sync questions only; store the key with POST /api/v1/llm/keys "
+                             "to use it in async jobs", code="api_key_sync_only")
+        provider = provider_of(qualified(req.model, req.provider)) if req.model else None
+        if provider not in PROVIDERS:
+            raise BadRequest("apiKey needs the provider of the model it pays for: send provider and model",
+                             code="unknown_provider")
+        stored = found.get(provider)
+        found[provider] = Credential(provider, "request", req.api_key, stored.api_base if stored else None)
+    return found
 
 
 def _history(services: Services, user_id: str, session_id: str) -> list[dict[str, Any]]:
@@ -96,7 +125,7 @@ def _overrides(docs, user_id: str, domain: str, direct: dict[str, Any] | None) -
 def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session_id: str,
                   records: list[dict[str, Any]], linked: list[dict[str, Any]], history: list[dict[str, Any]],
                   agent_overrides: dict[str, dict[str, Any]]):
-    state = _initial_state(user_id, req, session_id, records, linked, history)
+    state = _initial_state(user_id, req, session_id, records, linked, history, llm.prompts)
     pinned = sources_for(records, linked)
 
     def tables(names: set[str]) -> dict[str, Any]:
@@ -110,16 +139,17 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
 
 
 def _initial_state(user_id: str, req, session_id: str, records: list[dict[str, Any]],
-                   linked: list[dict[str, Any]], history: list[dict[str, Any]]) -> JobState:
+                   linked: list[dict[str, Any]], history: list[dict[str, Any]], prompts: PromptStore) -> JobState:
     return JobState(
         job_id=uuid.uuid4().hex,
         user_id=user_id,
         domain=req.domain,
         question=req.prompt,
         session_id=session_id,
-        model=req.model,
+        model=_requested_model(req),
         chart_hint=req.chart,
         history=history,
         datasets=[{"name": r["name"], "version": r["version"], **r["profile"]} for r in records]
         + links.state_entries(linked),
+        prompt_versions=prompts.versions(),
     )

@@ -12,7 +12,7 @@ ChartHint = Literal["auto", "none", "bar", "line", "area", "scatter", "pie", "ta
 
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
     domain: str = Field(min_length=1, max_length=64)
     prompt: str = Field(min_length=1, max_length=4000)
@@ -23,6 +23,10 @@ class AskRequest(BaseModel):
     use_cache: bool = True
     # Direct per-agent overrides for this question (highest precedence); validated by llm/overrides.py.
     agents: dict[str, Any] | None = None
+    # The original API's fields: `provider` with `model` choose the model; `apiKey` pays for this one request
+    # (sync only), never stored or logged.
+    provider: str | None = Field(default=None, max_length=40)
+    api_key: str | None = Field(default=None, alias="apiKey", min_length=8, max_length=512, repr=False)
 
 
 def parse_ask(body: dict[str, Any]) -> AskRequest:

@@ -18,7 +18,7 @@ from convoinsight.sessions import store
 
 _ID = re.compile(r"^[A-Za-z0-9-]{1,80}$")
 TURN_FIELDS = ("sql", "sql_status", "sql_error", "table", "insights", "follow_ups", "verified", "usage", "timings",
-               "datasets")
+               "datasets", "prompt_versions")
 
 
 def encode_cursor(value: Any, doc_id: str) -> str:

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from convoinsight.errors import Conflict, NotFound, Unprocessable
+from convoinsight.security import crypto, network
 from convoinsight.services import Services
 from convoinsight.settings import Settings
-from convoinsight.sources import crypto, network
 from convoinsight.sources.postgres import SSL_MODES, Target
 from convoinsight.validation import validated
 

@@ -1,6 +1,6 @@
 """Connecting to a tenant's PostgreSQL: pinned to a checked address, TLS per sslmode, errors that say what to do.
 
-``connect`` resolves and checks the host (``sources.network``), opens the TCP connection itself to a
+``connect`` resolves and checks the host (``security.network``), opens the TCP connection itself to a
 checked address, and hands that socket to pg8000 (``sock=``), so DNS cannot change under us. TLS is
 verified against the host name the tenant gave, not the address. Errors map to the service's
 error classes: wrong credentials are 422, an unreachable server is 503 with Retry-After.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from convoinsight.errors import ServiceUnavailable, Unprocessable
-from convoinsight.sources import network
+from convoinsight.security import network
 
 if TYPE_CHECKING:  # pg8000 is imported when a connection is opened, not at a function's cold start
     import pg8000.native

@@ -14,7 +14,8 @@ so the tests cannot catch a missing one). This project uses:
   and ascending (a session's history, paged): ``role`` ASC, ``seq`` ASC;
 - sessions: ``order_by("activity")`` alone; charts and jobs: ``session_id ==``
   alone: automatic single-field indexes;
-- datasets, domains: ``order_by("name")`` alone: automatic single-field index.
+- datasets, domains: ``order_by("name")`` alone: automatic single-field index;
+- prompt versions (``deployment/prompts/<agent>``): ``order_by("version")`` alone: automatic single-field index.
 
 Known difference from PostgreSQL, which the project does not rely on:
 ``where`` compares whole values (PostgreSQL's ``@>`` lets a list match a

@@ -19,6 +19,8 @@ locals {
     # sources: decrypts stored database passwords (FERNET_KEY is a secret setting); its PostgreSQL workers may
     # commit SOURCE_WORKER_MEMORY_MB each beside the serving process.
     sources = { public = true, timeout = 300, memory = "2Gi", secrets = true, event = false }
+    # llm: stores users' model keys encrypted (FERNET_KEY is a secret setting) and checks them with one call.
+    llm = { public = true, timeout = 60, memory = "1Gi", secrets = true, event = false }
     # sessions: a PDF export draws charts in a render worker (CHART_RENDER_MEMORY_MB) and lays out pages for
     # up to EXPORT_TIME_LIMIT_SECONDS (30 by default).
     sessions = { public = true, timeout = 120, memory = "2Gi", secrets = false, event = false }

@@ -105,6 +105,11 @@ locals {
       # sources: connections (passwords encrypted), links into domains, audit records are Firestore documents.
       role = "roles/datastore.user"
     }
+    llm_datastore = {
+      member = local.sa["llm"]
+      # llm: users' model keys (encrypted) and audit records are Firestore documents.
+      role = "roles/datastore.user"
+    }
     sessions_datastore = {
       member = local.sa["sessions"]
       # sessions: reads sessions, messages and charts; renames; deletes a session with its messages, charts and

@@ -23,7 +23,7 @@ variable "function_service_accounts" {
   type        = map(string)
 
   validation {
-    condition = alltrue([for name in ["auth", "charts", "datasets", "health", "ingest", "pipeline", "prompts", "queries", "sessions", "sources"] :
+    condition = alltrue([for name in ["auth", "charts", "datasets", "health", "ingest", "llm", "pipeline", "prompts", "queries", "sessions", "sources"] :
     contains(keys(var.function_service_accounts), name)])
     error_message = "function_service_accounts must name every function the roles below are granted to."
   }

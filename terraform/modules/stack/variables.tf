@@ -93,7 +93,7 @@ variable "llm_api_base" {
 }
 
 variable "secret_settings" {
-  description = "Settings held in Secret Manager and given to the functions that call models or read stored database passwords (FERNET_KEY) as secret environment variables."
+  description = "Settings held in Secret Manager and given to the functions that call models or read stored database passwords and model keys (FERNET_KEY) as secret environment variables."
   type        = set(string)
   default     = ["LLM_API_KEY", "FERNET_KEY"]
 }

@@ -1,4 +1,4 @@
-"""Database passwords at rest: Fernet tokens under a MultiFernet of FERNET_KEY's keys.
+"""Secrets at rest (database passwords, model API keys): Fernet tokens under a MultiFernet of FERNET_KEY's keys.
 
 The first key encrypts, every key decrypts: rotate by putting a new key first, re-save (PATCH) or
 re-encrypt with :func:`rotate`, then drop the old key. In the cloud FERNET_KEY is a Secret Manager
@@ -47,7 +47,7 @@ def cipher(settings: Settings) -> MultiFernet:
     keys = settings.fernet_keys
     if not keys:
         if settings.deployment_mode != "local":
-            raise ConfigError("FERNET_KEY is not set: database passwords cannot be stored or read")
+            raise ConfigError("FERNET_KEY is not set: database passwords and model keys cannot be stored or read")
         keys = (_local_key(settings.local_state_dir),)
     return _cipher(keys)
 
@@ -60,7 +60,7 @@ def decrypt(settings: Settings, token: str) -> str:
     try:
         return cipher(settings).decrypt(token.encode()).decode()
     except InvalidToken:
-        raise ConfigError("a stored password cannot be decrypted with the configured FERNET_KEY (was the key that "
+        raise ConfigError("a stored secret cannot be decrypted with the configured FERNET_KEY (was the key that "
                           "encrypted it removed?)", code="secret_undecryptable") from None
 
 
@@ -69,5 +69,5 @@ def rotate(settings: Settings, token: str) -> str:
     try:
         return cipher(settings).rotate(token.encode()).decode()
     except InvalidToken:
-        raise ConfigError("a stored password cannot be decrypted with the configured FERNET_KEY",
+        raise ConfigError("a stored secret cannot be decrypted with the configured FERNET_KEY",
                           code="secret_undecryptable") from None

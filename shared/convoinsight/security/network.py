@@ -1,4 +1,4 @@
-"""Server-side request forgery guard for user-supplied database hosts.
+"""Server-side request forgery guard for user-supplied hosts: PostgreSQL sources and model endpoints.
 
 A tenant names a host; we resolve it ourselves and refuse unless EVERY address is a public one
 (``is_global``, after unwrapping IPv4-mapped, 6to4 and Teredo IPv6 addresses), and never a
