@@ -103,8 +103,12 @@ def submit(services, user_id: str, state: JobState, records: list[dict[str, Any]
 def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
     docs = services.documents
     job = store.get_job(docs, user_id, job_id)
-    outputs = store.outputs(docs, user_id, job_id)
+    # Outcome and answer first, then the outputs: the compiler's output is stored before the outcome and the
+    # answer, so a succeeded job read in this order always shows every stage done.
     settled = store.outcome(docs, user_id, job_id)
+    answered = docs.get(sessions.messages(user_id, job["session_id"]), f"{job_id}a") \
+        if settled and settled["status"] == "succeeded" else None
+    outputs = store.outputs(docs, user_id, job_id)
     state = rebuild(job, outputs) if outputs else None
     planned = planned_stages(state)
     leases = store.leases(docs, user_id, job_id)
@@ -124,7 +128,7 @@ def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
             reason=f"the job did not finish within {services.settings.job_timeout_seconds} s")
     message = None
     if settled and settled["status"] == "succeeded":
-        message = docs.get(sessions.messages(user_id, job["session_id"]), f"{job_id}a")
+        message = answered
         if message is None:  # settled, answer not yet written (finalize runs just after the claim): still running
             settled = None
     status = settled["status"] if settled else "running" if outputs or leases else "queued"
