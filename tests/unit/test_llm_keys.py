@@ -57,6 +57,7 @@ def authorizations(stub, since: int = 0) -> set[str]:
 
 def test_a_users_key_reaches_the_provider_on_that_users_requests_only(world):
     stub, llm, queries, alice, bob = world
+    keys._touched.clear()
     added = llm.post("/keys", headers=alice, json={"provider": "openai", "api_key": ALICE_KEY})
     assert added.status_code == 201
     assert added.get_json()["key"] == "…abcd" and ALICE_KEY not in added.get_data(as_text=True)
@@ -65,6 +66,8 @@ def test_a_users_key_reaches_the_provider_on_that_users_requests_only(world):
     mine = queries.post("/", headers=alice, json=QUESTION).get_json()
     assert mine["sql_status"] == "ok" and mine["usage"]["paid_by"] == {"user": 6}
     assert authorizations(stub, before) == {f"Bearer {ALICE_KEY}"}
+    (listed,) = llm.get("/keys", headers=alice).get_json()["keys"]
+    assert listed["last_used_at"] >= listed["created_at"]  # the listing says when the key was last used
 
     before = len(stub.requests)
     theirs = queries.post("/", headers=bob, json=QUESTION).get_json()

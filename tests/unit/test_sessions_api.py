@@ -303,3 +303,22 @@ def test_history_cursor_round_trip():
     cursor = history.encode_cursor(1733150000123456, "abc-q")
     assert history.decode_cursor(cursor) == (1733150000123456, "abc-q")
     assert history.decode_cursor(None) is None
+
+
+def test_an_export_past_the_turn_limit_holds_the_first_turns_and_says_so(shop, sessions_client, monkeypatch):
+    from pypdf import PdfReader
+
+    queries, h = shop
+    session_id = ask(queries, h, Q1)["session_id"]
+    ask(queries, h, Q2, session_id)
+    ask(queries, h, Q3, session_id)
+    monkeypatch.setenv("EXPORT_MAX_TURNS", "2")
+    get_settings.cache_clear()
+    resp = sessions_client.post(f"/{session_id}/export", headers=h)
+    assert resp.status_code == 200 and resp.headers["X-Export-Partial"] == "turn_limit"
+    assert resp.headers["X-Export-Turns"] == "2"
+    import io as _io
+
+    text = " ".join(page.extract_text() for page in PdfReader(_io.BytesIO(resp.data)).pages)
+    assert Q1 in text and Q2 in text and Q3 not in text
+    assert "of 3" in PdfReader(_io.BytesIO(resp.data)).pages[0].extract_text()  # the title page names the cut

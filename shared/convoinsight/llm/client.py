@@ -19,6 +19,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from convoinsight.cache import Cache
 from convoinsight.errors import BadRequest, ConvoInsightError, LLMOutputInvalid, UpstreamError
+from convoinsight.llm import keys
 from convoinsight.llm.catalog import OFFLINE_MODEL, OFFLINE_PROVIDER, provider_of, qualified
 from convoinsight.llm.guards import CircuitBreaker, TokenBudget
 from convoinsight.llm.jsonout import extract_json, validate
@@ -98,6 +99,7 @@ class LLMClient:
         # The caller's own keys by provider (stored ones, or the original API's apiKey for this request):
         # a model of such a provider runs on the caller's key, never on the server's.
         self.credentials = dict(credentials or {})
+        self.documents = documents
         self.breaker = CircuitBreaker(redis, settings.llm_breaker_threshold, settings.llm_breaker_cooldown_seconds)
         self.budget = TokenBudget(redis, settings.daily_token_budget, documents,
                                   fail_open=settings.budget_fail_open)
@@ -226,6 +228,8 @@ class LLMClient:
                 self.breaker.success(breaker_key)
                 if self._counts_against_budget(candidate):
                     self.budget.spend(self.tenant, tokens)
+                if credential is not None and credential.owner == "user" and self.tenant:
+                    keys.touch(self.documents, self.tenant, credential.provider)
                 if self.cache is not None and cache_key is not None:
                     self.cache.set_json(cache_key, "llm", text)
             return text, candidate, cache_key

@@ -23,6 +23,7 @@ from convoinsight.validation import validated
 
 MAX_KEY_CHARS = 512
 LAST_USED_EVERY_SECONDS = 60  # how often a key's last use is written (not on every call)
+_touched: dict[tuple[str, str], float] = {}  # (tenant, provider) -> when this process last wrote it
 
 
 def collection(user_id: str) -> str:
@@ -179,11 +180,15 @@ def credentials(services, user_id: str) -> dict[str, Credential]:
     return found
 
 
-def touch(services, user_id: str, provider: str) -> None:
-    """Note a key's use, at most once a minute (a hot document would cost a write per model call)."""
+def touch(documents, user_id: str, provider: str) -> None:
+    """Note a key's use, at most once a minute per process and key (no I/O in between: this runs per call)."""
+    now = time.time()
+    if documents is None or now - _touched.get((user_id, provider), 0.0) < LAST_USED_EVERY_SECONDS:
+        return
+    _touched[(user_id, provider)] = now
     try:
-        record = services.documents.get(collection(user_id), provider)
-        if record and time.time() - float(record.get("last_used_at") or 0) > LAST_USED_EVERY_SECONDS:
-            services.documents.put(collection(user_id), provider, {**record, "last_used_at": time.time()})
+        record = documents.get(collection(user_id), provider)
+        if record:
+            documents.put(collection(user_id), provider, {**record, "last_used_at": now})
     except Exception:  # bookkeeping: never fail a question over it
         return

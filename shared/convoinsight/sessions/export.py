@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,7 +62,11 @@ def export_session(services: Services, user_id: str, session_id: str, options: E
     limits = pdf.ExportLimits(max_pages=settings.export_max_pages, max_turns=settings.export_max_turns,
                               table_rows=settings.export_table_rows,
                               time_limit_seconds=max(deadline - clock(), 0.001))
-    return pdf.render(export, limits, clock=clock)
+    rendered = pdf.render(export, limits, clock=clock)
+    if rendered.partial is None and options.turns is None and total > len(chosen):
+        # The turns were cut here, at EXPORT_MAX_TURNS (the title page says which are in): tell programs too.
+        rendered = replace(rendered, partial="turn_limit")
+    return rendered
 
 
 def _choose(docs, user_id: str, session_id: str, wanted: list[int] | None,
