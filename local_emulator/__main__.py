@@ -49,6 +49,8 @@ def main() -> int:
     os.environ["LOCAL_STATE_DIR"] = str(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     port = int(os.environ.get("PORT", "8080"))
+    # The emulator is the one origin, as the load balancer is in the cloud: returned URLs point at it.
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
 
     from convoinsight.settings import load_settings
 

@@ -2,9 +2,11 @@
 
 Each function is loaded exactly as Cloud Functions loads it
 (``functions_framework.create_app(target, source)``), so the local stack runs
-the same adapters as the cloud. The prefix is stripped before the function
-sees the request, matching the cloud's per-function URLs: ``/api/v1/datasets``
-and ``/api/v1/datasets/`` are both the function's ``/`` (no redirect).
+the same adapters as the cloud. Requests are routed as the cloud's load balancer
+routes them (``convoinsight.web.gateway``): by path prefix, with the path left
+whole; each function matches its routes on the part after ``/api/v1/<name>``, so
+``/api/v1/datasets`` and ``/api/v1/datasets/`` are both the function's ``/`` (no
+redirect), and the original API's paths reach the function that serves them.
 
 Every error is the one JSON shape, including those the HTTP server answers
 itself before any function runs (431 for headers too large, 414, a bad request line).
@@ -18,12 +20,12 @@ from http import HTTPStatus
 from pathlib import Path
 
 import functions_framework
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from convoinsight.web.app import request_id_of
 from convoinsight.web.framework import error_body
+from convoinsight.web.gateway import function_for
 
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = REPO / "functions"
@@ -41,14 +43,26 @@ def _not_found(environ, start_response):
                     headers={"X-Request-Id": request_id})(environ, start_response)
 
 
-def _at_root(app):
-    """The function's root for its bare prefix: Flask would answer an empty path with a 308 to add the slash."""
-    def serve(environ, start_response):
-        if not environ.get("PATH_INFO"):
-            environ["PATH_INFO"] = "/"
-        return app(environ, start_response)
+class Gateway:
+    """The load balancer's stand-in: the function for the path's prefix gets the request, path untouched.
 
-    return serve
+    ``/_storage/...`` (signed uploads, the local GCS) is the one mount whose prefix is taken off.
+    """
+
+    def __init__(self, apps: dict, storage):
+        self.apps, self.storage = apps, storage
+        self.functions = tuple(sorted(apps))
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/_storage" or path.startswith("/_storage/"):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/_storage"
+            environ["PATH_INFO"] = path[len("/_storage"):]
+            return self.storage(environ, start_response)
+        name = function_for(path, self.functions)
+        if name is None:
+            return _not_found(environ, start_response)
+        return self.apps[name](environ, start_response)
 
 
 class JsonErrorRequestHandler(WSGIRequestHandler):
@@ -75,6 +89,4 @@ def build_app():
 
     apps = {name: functions_framework.create_app(name, str(FUNCTIONS_DIR / name / "main.py"))
             for name in function_names()}
-    mounts = {f"{API_PREFIX}/{name}": _at_root(app) for name, app in apps.items()}
-    mounts["/_storage"] = LocalStorage(apps["ingest"])  # signed uploads, as GCS would take them
-    return DispatcherMiddleware(_not_found, mounts)
+    return Gateway(apps, LocalStorage(apps["ingest"]))  # /_storage: signed uploads, as GCS would take them

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 from convoinsight.services import get_services
 from convoinsight.settings import get_settings
 from convoinsight.storage.local_signing import signing_key, verify
+from convoinsight.web.responses import bucket_cors_headers
 
 log = logging.getLogger("local_emulator.storage")
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -34,18 +35,26 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 class LocalStorage:
-    def __init__(self, ingest_app):
+    def __init__(self, ingest_app, settings_provider=get_settings):
         self.ingest = ingest_app
+        self.settings = settings_provider  # the emulator's own settings; a test stand-in may give others
 
     def __call__(self, environ, start_response):
-        return self.handle(Request(environ))(environ, start_response)
+        request = Request(environ)
+        cors = bucket_cors_headers(request.headers.get("Origin"), self.settings().cors_origins)
+        if request.method == "OPTIONS":  # a browser's preflight, answered as the bucket's CORS answers it
+            response = Response(status=200 if cors else 403)
+        else:
+            response = self.handle(request)
+        response.headers.update(cors)
+        return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
         if request.path.rstrip("/") != "/upload":
             return _error(404, "route_not_found", "no such storage route")
         if request.method != "PUT":
             return _error(405, "method_not_allowed", "use PUT")
-        settings = get_settings()
+        settings = self.settings()
         path = request.args.get("path", "")
         try:
             expires = int(request.args.get("expires", "0"))

@@ -116,7 +116,7 @@ def local_env(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Pat
         # the rate-limit tests set their own.
         "RATE_LIMITS": GENEROUS_LIMITS,
     }
-    for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "CORS_ORIGINS", "MAX_UPLOAD_BYTES"):
+    for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "CORS_ORIGINS", "MAX_UPLOAD_BYTES", "PUBLIC_BASE_URL"):
         os.environ.pop(name, None)
     os.environ.update(env)
     from convoinsight.services import get_services

@@ -10,4 +10,4 @@ start_function()  # at cold start: refuse bad settings; Flask's own errors in th
 
 @functions_framework.cloud_event
 def ingest(event):
-    handle_event(event["type"], event.data)
+    handle_event(event["type"], event.data, event["id"])

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from convoinsight.observability import logs
+from convoinsight.observability import logs, metrics
 
 log = logging.getLogger("convoinsight.cache")
 
@@ -85,6 +85,7 @@ class Cache:
             return None, None
         logs.event(log, "cache", f"cache {'hit' if raw is not None else 'miss'} {kind}", kind=kind,
                    hit=raw is not None)
+        metrics.cache(kind, raw is not None)
         return key, (json.loads(raw) if raw is not None else None)
 
     def set_json(self, key: str | None, kind: str, value: Any, ttl: int | None = None) -> None:

@@ -81,7 +81,8 @@ def check(services, settings, key: str, cls: str | None) -> Decision | None:
                                           args=[window * 1_000_000, limit, secrets.token_hex(8)], client=client)
     except Exception as exc:  # redis raises several error types; none of them may turn a request into a 500
         return _unavailable(settings, cls, exc)
-    reset = math.ceil(max(0, window * 1_000_000 - age_us) / 1_000_000) if count else 0
+    # Never past the window, whatever the clocks say: a client told to wait longer than that was told wrong.
+    reset = min(window, math.ceil(max(0, window * 1_000_000 - age_us) / 1_000_000)) if count else 0
     return Decision(allowed=bool(admitted), limit=limit, remaining=max(0, limit - count), reset=reset,
                     retry_after=0 if admitted else max(1, reset))
 

@@ -150,8 +150,9 @@ class Services:
         if backend == "local":
             from convoinsight.storage.local_blobs import LocalBlobStore
 
-            return LocalBlobStore(self.settings.local_state_dir / "blobs",
-                                  upload_url=f"http://127.0.0.1:{self.settings.port}/_storage/upload",
+            # The local GCS stand-in lives at the one origin (the emulator), as the bucket does in the cloud.
+            origin = self.settings.public_base_url or f"http://127.0.0.1:{self.settings.port}"
+            return LocalBlobStore(self.settings.local_state_dir / "blobs", upload_url=f"{origin}/_storage/upload",
                                   key_dir=self.settings.local_state_dir)
         if backend == "gcs":
             from convoinsight.storage.gcs_blobs import GcsBlobStore

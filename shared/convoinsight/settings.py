@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from convoinsight.errors import ConfigError
 
@@ -48,6 +49,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GCS_SIGNING_KEY_FILE", "", "Service-account key JSON used only to sign upload URLs where IAM signing "
             "is unavailable (emulators, outside Google Cloud). Empty: sign through IAM as the function's account."),
     Setting("CORS_ORIGINS", "", "Comma-separated origins allowed by CORS; `*` allows any; empty disables CORS."),
+    Setting("PUBLIC_BASE_URL", "", "The one origin clients use (the load balancer, e.g. `https://api.example.com`; "
+            "`make dev` sets `http://127.0.0.1:$PORT`): every URL the API returns is made absolute with it. "
+            "Empty: root-relative paths (`/api/v1/...`)."),
+    Setting("LINK_TOKEN_SECONDS", "300", "Lifetime of the signed token on links a browser follows without headers "
+            "(`events_url`, chart `image_url`, dataset `download_urls`): 30-600 seconds."),
     Setting("AUTH_MODE", "dev", "`dev` trusts the `X-User-Id` header (local mode only); `firebase` verifies "
             "Firebase / Identity Platform ID tokens; `apikey` checks API keys issued by the `auth` function. "
             "Both send `Authorization: Bearer ...`.", ("dev", "firebase", "apikey")),
@@ -60,7 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(e.g. `openai/gpt-4o-mini`). Empty with no endpoint or key: the offline planner."),
     Setting("LLM_API_BASE", "", "Base URL of any OpenAI-compatible endpoint (vLLM, Ollama, a gateway)."),
     Setting("LLM_API_KEY", "", "API key sent to the model provider or endpoint. Never logged."),
-    Setting("PROMPTS_DIR", "", "Folder of the agents' prompt YAML files; empty means the repository's `prompts/`."),
+    Setting("PROMPTS_DIR", "", "Folder of the agents' prompt YAML files; empty means the `prompts/` shipped beside "
+            "the package (a function bundle's root, or the repository's)."),
     Setting("LLM_TIMEOUT_SECONDS", "60", "Timeout of one model call, in seconds."),
     Setting("LLM_MAX_RETRIES", "2", "Retries of one model call on 429, 5xx and timeouts (exponential backoff "
             "with jitter) before the next fallback model."),
@@ -79,7 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
             "`X-RateLimit-Reset` (seconds until the oldest counted request leaves the window); 429 adds "
             "`Retry-After`. `/live` and `/ready` are never limited."),
     Setting("RATE_LIMITS", "default=100/hour,query=20/minute,upload=50/hour,dataset_ops=200/hour,export=30/hour,"
-            "auth=10/minute",
+            "auth=10/minute,poll=1200/minute",
             "Sliding-window limit of each route class as `class=count/unit` (unit `second`, `minute`, `hour` or "
             "`day`), comma-separated; classes left out keep these defaults. `auth` counts failed sign-ins per "
             "address."),
@@ -185,10 +192,26 @@ SETTINGS: tuple[Setting, ...] = (
             "every 5 times this instead. An edit takes effect everywhere within about this long."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
+    Setting("METRICS_ENABLED", "false", "Record metrics and serve them, summed over every instance, as Prometheus "
+            "text at `GET /api/v1/metrics` (`true`/`false`). `false`: nothing is recorded or written to Redis and "
+            "the route answers 404 `metrics_disabled`."),
+    Setting("METRICS_TOKEN", "", "Bearer token a scraper sends (`Authorization: Bearer <token>`) to read "
+            "`/api/v1/metrics` without an administrator's identity; compared in constant time, never logged. In the "
+            "cloud it comes from Secret Manager as a secret environment variable. Empty: administrators only."),
+    Setting("METRICS_FLUSH_SECONDS", "10", "How often, at most, each process adds what it recorded to the totals in "
+            "Redis, at the end of a request (no background thread); 0 after every request. 0-3600."),
 )
 
 # shared/convoinsight/settings.py -> repository root; Cloud Build copies prompts/ beside the package.
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+def _default_prompts_dir() -> Path:
+    """``prompts/`` beside the package: a function bundle's root (terraform/package.sh puts it next to
+    ``convoinsight/``), or the repository's root (``shared/convoinsight`` is one level deeper)."""
+    here = Path(__file__).resolve()
+    candidates = (here.parents[1] / "prompts", here.parents[2] / "prompts")
+    return next((path for path in candidates if path.is_dir()), candidates[-1])
+
+
+DEFAULT_PROMPTS_DIR = _default_prompts_dir()
 
 PRESETS = {
     "local": ("local", "postgres", "inprocess"),
@@ -213,6 +236,8 @@ class Settings:
     gcs_bucket: str
     gcs_signing_key_file: str
     cors_origins: tuple[str, ...]
+    public_base_url: str
+    link_token_seconds: int
     auth_mode: str
     firebase_project_id: str
     firebase_certs_url: str
@@ -280,12 +305,17 @@ class Settings:
     prompts_check_seconds: float
     port: int
     log_level: str
+    metrics_enabled: bool
+    metrics_token: str
+    metrics_flush_seconds: int
 
     def __repr__(self) -> str:  # never print secrets
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         if shown["llm_api_key"]:
             shown["llm_api_key"] = "***"
         shown["fernet_keys"] = tuple("***" for _ in shown["fernet_keys"])
+        if shown["metrics_token"]:
+            shown["metrics_token"] = "***"  # noqa: S105 - the mask, not a token
         for name in ("postgres_url", "redis_url"):
             shown[name] = _mask_url(shown[name])
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
@@ -307,6 +337,17 @@ def _bool(name: str, raw: str) -> bool:
     if value in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _base_url(raw: str) -> str:
+    """PUBLIC_BASE_URL: an http(s) origin, optionally with a path prefix; no query, no fragment, no trailing /."""
+    raw = raw.strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) URL such as https://api.example.com, not {raw!r}")
+    return raw.rstrip("/")
 
 
 def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> int:
@@ -429,6 +470,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gcs_bucket=raw["GCS_BUCKET"],
         gcs_signing_key_file=raw["GCS_SIGNING_KEY_FILE"],
         cors_origins=tuple(o.strip() for o in raw["CORS_ORIGINS"].split(",") if o.strip()),
+        public_base_url=_base_url(raw["PUBLIC_BASE_URL"]),
+        link_token_seconds=_int("LINK_TOKEN_SECONDS", raw["LINK_TOKEN_SECONDS"], 30, 600),
         auth_mode=raw["AUTH_MODE"],
         firebase_project_id=firebase_project,
         firebase_certs_url=raw["FIREBASE_CERTS_URL"],
@@ -499,6 +542,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         prompts_check_seconds=_positive("PROMPTS_CHECK_SECONDS", raw["PROMPTS_CHECK_SECONDS"]),
         port=_int("PORT", raw["PORT"], 1),
         log_level=raw["LOG_LEVEL"].upper(),
+        metrics_enabled=_bool("METRICS_ENABLED", raw["METRICS_ENABLED"]),
+        metrics_token=raw["METRICS_TOKEN"],
+        metrics_flush_seconds=_int("METRICS_FLUSH_SECONDS", raw["METRICS_FLUSH_SECONDS"], 0, 3600),
     )
 
 

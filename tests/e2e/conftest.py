@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from local_emulator.backing import free_port
 from tests.conftest import GENEROUS_LIMITS
+from tests.support.cloud_gateway import CloudStack
 from tests.support.emulator import Emulator
+
+CLOUD_FUNCTIONS = ("charts", "datasets", "health", "prompts", "queries", "sessions")
+BROWSER_PAGE_PORT = free_port()  # the browser tests' page: another origin than the API's
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +38,22 @@ def stub(stub_llm):
     stub_llm.reset()
     yield stub_llm
     stub_llm.reset()
+
+
+@pytest.fixture(scope="session")
+def cloud(postgres, redis_server, tmp_path_factory) -> Iterator[CloudStack]:
+    """Function bundles as Cloud Functions runs them, behind the load balancer's stand-in, once per session.
+    CORS admits the origin BROWSER_PAGE_PORT serves the browser tests' page from."""
+    root = tmp_path_factory.mktemp("cloud")
+    env = {"DEPLOYMENT_MODE": "local", "POSTGRES_URL": postgres.url, "REDIS_URL": redis_server.url,
+           "LOCAL_STATE_DIR": str(root / "state"), "AUTH_MODE": "dev", "RATE_LIMITS": GENEROUS_LIMITS,
+           "CORS_ORIGINS": f"http://app.example.test,http://127.0.0.1:{BROWSER_PAGE_PORT}", "LOG_LEVEL": "INFO"}
+    # The bundles' own environment: this process's (its PATH, its venv) without a model or a prompts folder.
+    # This process's settings are left alone; the bucket's stand-in is given the bundles' settings.
+    inherited = {k: v for k, v in os.environ.items()
+                 if k not in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "PROMPTS_DIR", "PUBLIC_BASE_URL")}
+    stack = CloudStack(root, {**inherited, **env}, CLOUD_FUNCTIONS)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()

@@ -62,7 +62,7 @@ def test_logs_are_structured_and_free_of_secrets_and_cells(chatty_emulator, stub
     requests_logged = [e for e in entries if e.get("event") == "request"]
     assert requests_logged and all({"severity", "message", "time", "request_id", "status", "latency_ms",
                                     "route"} <= set(e) for e in requests_logged if e["status"] != 404)
-    ask = next(e for e in requests_logged if e["path"] == "/" and e["function"] == "queries")
+    ask = next(e for e in requests_logged if e["path"] == "/api/v1/queries/" and e["function"] == "queries")
     assert ask["user"] == "observed-user" and ask["severity"] == "INFO"
     assert ask["logging.googleapis.com/trace"] == "projects/demo-project/traces/0af7651916cd43dd8448eb211c80319c"
     assert any(e["status"] == 401 and e["severity"] == "WARNING" for e in requests_logged)

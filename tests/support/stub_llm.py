@@ -3,11 +3,18 @@
 Requests are told apart by the ``X-ConvoInsight-Agent`` header, exactly as a
 gateway would. A test scripts replies per agent (a queue of raw strings, or a
 function of the request), and reads back every request it received.
+
+A request with ``"stream": true`` gets the same reply as OpenAI streams it: server-sent events
+``data: {"choices": [{"delta": {"content": ...}}]}`` of ``stream_chunk_chars`` characters each
+(``stream_chunk_delay`` seconds apart), a last chunk with ``usage`` when ``stream_options.include_usage``
+asks for it, then ``data: [DONE]``. ``Cut(reply, after)`` streams the first ``after`` characters and then
+drops the connection mid-body (a non-streaming request gets a 500 for it).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -20,7 +27,15 @@ class Status(int):
     """A scripted HTTP failure: ``stub.script("router", Status(500), "{...}")``."""
 
 
-Reply = str | Status | Callable[[dict[str, Any]], str]
+class Cut:
+    """A streamed reply that breaks off: the first ``after`` characters of ``reply``, then the connection drops."""
+
+    def __init__(self, reply: str, after: int):
+        self.reply, self.after = reply, after
+
+
+Reply = str | Status | Cut | Callable[[dict[str, Any]], str]
+USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
 
 
 class StubLLM:
@@ -31,6 +46,8 @@ class StubLLM:
         self.requests: list[dict[str, Any]] = []
         self.latency = 0.0
         self.fail_status: int | None = None
+        self.stream_chunk_chars = 6
+        self.stream_chunk_delay = 0.0
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,12 +58,59 @@ class StubLLM:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
                 agent = self.headers.get("X-ConvoInsight-Agent", "")
                 status, payload = stub._answer(agent, body, dict(self.headers))
+                if status == 200 and body.get("stream"):
+                    self._stream(body, payload)
+                    return
+                if isinstance(payload, Cut):  # a reply that breaks off, asked for without streaming
+                    status, payload = 500, {"error": {"message": "scripted cut", "type": "server_error"}}
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _stream(self, body: dict[str, Any], payload: dict[str, Any] | Cut) -> None:
+                """OpenAI's streaming answer: SSE chunks over chunked transfer encoding (HTTP/1.1)."""
+                self.protocol_version, self.close_connection = "HTTP/1.1", True
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                cut = payload if isinstance(payload, Cut) else None
+                content = cut.reply[:cut.after] if cut else payload["choices"][0]["message"]["content"]
+                base = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": int(time.time()),
+                        "model": body.get("model", "stub-model")}
+                size = max(1, stub.stream_chunk_chars)
+                pieces = [content[i:i + size] for i in range(0, len(content), size)]
+                events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                "finish_reason": None}]}]
+                events += [{**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+                           for p in pieces]
+                try:
+                    for event in events:
+                        self._chunk(f"data: {json.dumps(event)}\n\n")
+                        if stub.stream_chunk_delay:
+                            time.sleep(stub.stream_chunk_delay)
+                    if cut:  # no finish, no [DONE], no last chunk: the body ends before its end
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    last = [{**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+                    if (body.get("stream_options") or {}).get("include_usage"):
+                        last.append({**base, "choices": [], "usage": dict(USAGE)})
+                    for event in last:
+                        self._chunk(f"data: {json.dumps(event)}\n\n")
+                    self._chunk("data: [DONE]\n\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):  # the client went away
+                    return
+
+            def _chunk(self, text: str) -> None:
+                data = text.encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -69,6 +133,8 @@ class StubLLM:
             self.requests.clear()
             self.latency = 0.0
             self.fail_status = None
+            self.stream_chunk_chars = 6
+            self.stream_chunk_delay = 0.0
 
     def script(self, agent: str, *replies: Reply) -> None:
         """Queue replies for an agent; each request takes the next one."""
@@ -83,7 +149,7 @@ class StubLLM:
         with self._lock:
             return [r for r in self.requests if agent is None or r["agent"] == agent]
 
-    def _answer(self, agent: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, agent: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any] | Cut]:
         with self._lock:
             self.requests.append({"agent": agent, "body": body, "headers": headers})
             reply = self.queues[agent].popleft() if self.queues[agent] else self.defaults.get(agent)
@@ -96,6 +162,8 @@ class StubLLM:
             return 500, {"error": {"message": f"no scripted reply for agent {agent!r}", "type": "server_error"}}
         if isinstance(reply, Status):
             return int(reply), {"error": {"message": f"scripted {int(reply)}", "type": "scripted_error"}}
+        if isinstance(reply, Cut):
+            return 200, reply
         content = reply(body) if callable(reply) else reply
         return 200, {
             "id": "chatcmpl-stub",
@@ -104,7 +172,7 @@ class StubLLM:
             "model": body.get("model", "stub-model"),
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+            "usage": dict(USAGE),
         }
 
 

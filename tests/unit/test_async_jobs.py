@@ -57,6 +57,7 @@ def test_an_async_answer_equals_the_sync_answer(shop, user_id):
     assert accepted.status_code == 202
     job = accepted.get_json()
     assert job["status"] == "queued" and job["status_url"] == f"/api/v1/queries/{job['job_id']}"
+    assert job["events_url"].startswith(f"/api/v1/queries/{job['job_id']}/events?token=v1.")
     done = wait(queries, h, job["job_id"])
     assert done["status"] == "succeeded" and done["stages_done"] == done["stages_total"] == 6
     result = done["result"]

@@ -68,14 +68,18 @@ def test_get_returns_the_spec_with_its_data_and_the_truncation(charts_client, us
     assert "Top 50 of 80" in chart["spec"]["title"]["subtitle"]
 
 
-def test_url_points_at_the_image_route(charts_client, user_id):
+def test_url_is_a_signed_link_to_the_image_that_needs_no_headers(charts_client, user_id):
     chart_id = save(user_id, BAR, ROWS)
-    assert charts_client.get(f"/{chart_id}/url", headers=h(user_id)).get_json() == {
-        "url": f"/api/v1/charts/{chart_id}/image?format=png", "expires_at": None}
-    assert charts_client.get(f"/{chart_id}/url?format=png&scale=2", headers=h(user_id)).get_json()["url"] == (
-        f"/api/v1/charts/{chart_id}/image?format=png&scale=2")
-    assert charts_client.get(f"/{chart_id}/url?format=svg", headers=h(user_id)).get_json()["url"] == (
-        f"/api/v1/charts/{chart_id}/image?format=svg")
+    body = charts_client.get(f"/{chart_id}/url", headers=h(user_id)).get_json()
+    path, _, query = body["url"].partition("?")
+    assert path == f"/api/v1/charts/{chart_id}/image" and query.startswith("format=png&token=v1.")
+    assert body["expires_at"].endswith("Z")
+    image = charts_client.get(body["url"])  # no identity header: the token is the credential
+    assert image.status_code == 200 and image.data.startswith(b"\x89PNG")
+    scaled = charts_client.get(f"/{chart_id}/url?format=png&scale=2", headers=h(user_id)).get_json()["url"]
+    assert "format=png&scale=2&token=" in scaled and charts_client.get(scaled).mimetype == "image/png"
+    svg = charts_client.get(f"/{chart_id}/url?format=svg", headers=h(user_id)).get_json()["url"]
+    assert charts_client.get(svg).mimetype == "image/svg+xml"
 
 
 @pytest.mark.parametrize("query", ["format=gif", "format=PNG", "format=", "scale=0", "scale=5", "scale=1.5",

@@ -17,7 +17,7 @@ started = time.perf_counter()
 import main
 print(json.dumps({{"seconds": time.perf_counter() - started,
                   "heavy": sorted(m for m in ("litellm", "redis", "pg8000", "openai", "jsonschema", "fpdf",
-                                            "uharfbuzz", "markdown_it")
+                                            "uharfbuzz", "markdown_it", "prometheus_client")
                                   if m in sys.modules)}}))
 """
 

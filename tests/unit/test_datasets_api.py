@@ -155,7 +155,9 @@ def test_another_tenants_data_answers_404(datasets_client, user_id):
     assert datasets_client.get("/d/t", headers=intruder).status_code == 404
 
 
-@pytest.mark.parametrize("query", ["limit=-1", "limit=abc", "offset=-5", "limit=100000"])
+# A 35-digit offset (found by schemathesis) overflowed the engine's slice: a 500 before it was bounded.
+@pytest.mark.parametrize("query", ["limit=-1", "limit=abc", "offset=-5", "limit=100000",
+                                   "offset=2237704677958120210122686790107136"])
 def test_bad_preview_parameters(datasets_client, user_id, query):
     upload(datasets_client, user_id, "d", "t.csv", b"a\n1\n")
     resp = datasets_client.get(f"/d/t?{query}", headers={"X-User-Id": user_id})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,15 +60,19 @@ MATRIX = [
     ("datasets", "DELETE", "/d/t", None),
     ("datasets", "DELETE", "/d", None),
     ("datasets", "GET", "/d/uploads/{upload}", None),
+    ("datasets", "GET", "/domain/d/datasets", None),  # the original API's routes (issue #14)
+    ("datasets", "GET", "/?domain=d", None),
     ("queries", "POST", "/", {**QUESTION}),
     ("queries", "POST", "/", {**QUESTION, "session_id": "{session}"}),
     ("queries", "GET", "/{job}", None),
     ("queries", "GET", "/{job}/events", None),
     ("queries", "DELETE", "/{job}", None),
+    ("queries", "POST", "/{session}/cancel", None),
     ("charts", "GET", "/{chart}", None),
     ("charts", "GET", "/{chart}/image?format=svg", None),
     ("charts", "GET", "/{chart}/url", None),
     ("charts", "DELETE", "/{chart}", None),
+    ("charts", "GET", "/api/v1/storage/charts/{chart}", None),
     ("auth", "DELETE", "/keys/{key}", None),
     ("sources", "GET", "/postgres/{conn}", None),
     ("sources", "PATCH", "/postgres/{conn}", {"password": "stolen"}),
@@ -98,10 +103,12 @@ OWN_VIEW = [
     ("datasets", "GET", "/"), ("charts", "GET", "/"), ("auth", "GET", "/keys"), ("auth", "GET", "/me"),
     ("prompts", "GET", "/overrides"), ("prompts", "GET", "/overrides/<domain>"), ("sources", "GET", "/postgres"),
     ("sessions", "GET", "/"), ("llm", "GET", "/keys"), ("llm", "GET", "/providers"), ("llm", "GET", "/models"),
+    ("datasets", "GET", "/list-domains"), ("charts", "GET", "/api/v1/storage/charts"),
 ]
 # Routes that create the caller's own things or hold no tenant data; exercised below or elsewhere.
 NOT_TENANT_DATA = [
     ("datasets", "POST", "/<domain>"), ("datasets", "POST", "/<domain>/uploads"),
+    ("datasets", "POST", "/upload-datasets"),  # the original API's upload: into the caller's own domain
     ("prompts", "PUT", "/overrides"), ("prompts", "PUT", "/overrides/<domain>"), ("prompts", "GET", "/"),
     ("sources", "POST", "/postgres"), ("llm", "POST", "/keys"),
     ("prompts", "PUT", "/<name>"), ("prompts", "GET", "/<name>/versions"),  # admin, deployment-wide
@@ -111,6 +118,11 @@ NOT_TENANT_DATA = [
     ("pipeline", "POST", "/"),  # internal Cloud Tasks target (IAM/OIDC in the cloud): runs given job ids only
     ("auth", "GET", "/users/<user_id>/keys"), ("auth", "DELETE", "/users/<user_id>/keys/<key_id>"),  # admin
 ]
+# The OpenAPI documents (each function's, and the whole API's): made from the routes, the same for everyone.
+NOT_TENANT_DATA += [(p.parent.name, "GET", "/openapi.json") for p in (REPO / "functions").glob("*/main.py")]
+NOT_TENANT_DATA += [("health", "GET", "/api/v1/openapi.json")]
+# Deployment-wide operational totals, for an administrator or the metrics token only (test_metrics.py).
+NOT_TENANT_DATA += [("health", "GET", "/api/v1/metrics")]
 
 
 def test_every_route_with_tenant_data_answers_404_to_another_tenant(world):
@@ -187,7 +199,7 @@ def test_the_matrix_covers_every_route():
                                                    "key": "<key_id>", "job": "<job_id>", "conn": "<conn>",
                                                    "table": "<table>", "session": "<session_id>",
                                                    "provider": "<provider>"}[name])
-        path = path.replace("/d/t", "/<domain>/<name>").replace("/d", "/<domain>")
+        path = re.sub(r"/d(?=/|$)", "/<domain>", re.sub(r"/d/t(?=/|$)", "/<domain>/<name>", path))
         matrix_paths.add((function, method, path))
     missing = declared - listed - matrix_paths
     assert not missing, f"routes with no isolation row: {sorted(missing)}"

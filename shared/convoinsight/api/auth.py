@@ -34,12 +34,13 @@ class IssueKey(BaseModel):
     role: Literal["user", "admin"] = "user"
 
 
-@app.route("GET", "/me")
+@app.route("GET", "/me", summary="Who you are: user id, role and how you signed in")
 def me(ctx: RequestContext):
     return {"user_id": ctx.identity.user_id, "role": ctx.identity.role, "method": ctx.identity.method}
 
 
-@app.route("POST", "/keys")
+@app.route("POST", "/keys", body=IssueKey | None, summary="Issue an API key (shown in full only in this answer)",
+           responses={201: "application/json"})
 def issue_key(ctx: RequestContext):
     body = validated(IssueKey, json_body(ctx.request, optional=True))
     owner = _user(body.user_id) if body.user_id else ctx.user_id
@@ -56,24 +57,24 @@ def issue_key(ctx: RequestContext):
     return response
 
 
-@app.route("GET", "/keys")
+@app.route("GET", "/keys", summary="Your API keys, masked")
 def list_keys(ctx: RequestContext):
     return {"keys": apikeys.list_keys(ctx.services.documents, ctx.user_id)}
 
 
-@app.route("DELETE", "/keys/<key_id>")
+@app.route("DELETE", "/keys/<key_id>", summary="Revoke one of your API keys")
 def revoke_key(ctx: RequestContext, key_id: str):
     result = apikeys.revoke(ctx.services.documents, ctx.user_id, key_id)
     audit.record(ctx.services, ctx.user_id, "apikey.revoke", key_id)
     return result
 
 
-@app.route("GET", "/users/<user_id>/keys", role="admin")
+@app.route("GET", "/users/<user_id>/keys", role="admin", summary="Another user's API keys")
 def list_user_keys(ctx: RequestContext, user_id: str):
     return {"user_id": _user(user_id), "keys": apikeys.list_keys(ctx.services.documents, user_id)}
 
 
-@app.route("DELETE", "/users/<user_id>/keys/<key_id>", role="admin")
+@app.route("DELETE", "/users/<user_id>/keys/<key_id>", role="admin", summary="Revoke another user's API key")
 def revoke_user_key(ctx: RequestContext, user_id: str, key_id: str):
     # An operator's way to cut off a leaked key without the owner's help.
     result = apikeys.revoke(ctx.services.documents, _user(user_id), key_id, revoked_by=ctx.user_id)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from flask import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from convoinsight.api import public_urls
 from convoinsight.charts import render, service
 from convoinsight.observability import audit
 from convoinsight.web.app import FunctionApp, RequestContext
@@ -29,24 +31,25 @@ class ImageQuery(BaseModel):
     scale: int = Field(1, ge=render.SCALES.start, le=render.SCALES.stop - 1)
 
 
-@app.route("GET", "/", query=ListQuery, limit="dataset_ops")
+@app.route("GET", "/", query=ListQuery, limit="dataset_ops", summary="Your charts, newest first")
 def charts(ctx: RequestContext):
     return {"charts": service.list_charts(ctx.services, ctx.user_id, ctx.query.limit)}
 
 
-@app.route("GET", "/<chart_id>", limit="dataset_ops")
+@app.route("GET", "/<chart_id>", limit="dataset_ops", summary="A chart: its Vega-Lite spec with the data bound")
 def chart(ctx: RequestContext, chart_id: str):
     return service.public_chart(service.get_chart(ctx.services, ctx.user_id, chart_id))
 
 
-@app.route("DELETE", "/<chart_id>", limit="dataset_ops")
+@app.route("DELETE", "/<chart_id>", limit="dataset_ops", summary="Delete a chart and its images")
 def delete_chart(ctx: RequestContext, chart_id: str):
     result = service.delete_chart(ctx.services, ctx.user_id, chart_id)
     audit.record(ctx.services, ctx.user_id, "chart.delete", chart_id)
     return result
 
 
-@app.route("GET", "/<chart_id>/image", query=ImageQuery, limit="dataset_ops")
+@app.route("GET", public_urls.CHART_IMAGE_PATH, query=ImageQuery, limit="dataset_ops", link=True,
+           summary="The chart rendered as PNG or SVG", responses={200: tuple(render.CONTENT_TYPES.values())})
 def image(ctx: RequestContext, chart_id: str):
     fmt, scale = ctx.query.format, ctx.query.scale
     data = service.chart_image(ctx.services, ctx.user_id, chart_id, fmt, scale)
@@ -63,9 +66,32 @@ def image(ctx: RequestContext, chart_id: str):
 
 @app.route("GET", "/<chart_id>/url", query=ImageQuery, limit="dataset_ops")
 def image_url(ctx: RequestContext, chart_id: str):
+    """A URL of the chart's image that needs no headers: V4-signed on GCS, a signed link to the image route
+    otherwise; either expires within LINK_TOKEN_SECONDS."""
     fmt, scale = ctx.query.format, ctx.query.scale
-    service.get_chart(ctx.services, ctx.user_id, chart_id)
-    # The BlobStore interface can only sign uploads today, so this is the (authenticated) image route,
-    # relative to the API root, with no expiry. Signed download URLs come with the storage interface change.
-    query = f"format={fmt}" + (f"&scale={scale}" if fmt == "png" and scale != 1 else "")
-    return {"url": f"/api/v1/charts/{chart_id}/image?{query}", "expires_at": None}
+    scale = scale if fmt == "png" else 1
+    service.chart_image(ctx.services, ctx.user_id, chart_id, fmt, scale)  # stored, so the bucket can serve it
+    suffix = f"@{scale}x" if scale != 1 else ""
+    signed = ctx.services.blobs.signed_download_url(render.blob_path(ctx.user_id, chart_id, fmt, scale),
+                                                    ctx.settings.link_token_seconds,
+                                                    filename=f"chart-{chart_id}{suffix}.{fmt}")
+    if signed is not None:
+        return signed
+    url, expires = public_urls.chart_image_url(ctx.settings, ctx.user_id, chart_id, fmt, scale)
+    return {"url": url, "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))}
+
+
+# --- Compatibility with the original API (issue #14) ----------------------------------------------------------
+# Its /api/v1/storage/charts routes (gateway.EXTRA_ROUTES sends /api/v1/storage here, path whole), answered by
+# their successors' handlers plus Deprecation, Sunset and Link headers (web/app.py compat_headers).
+
+@app.route("GET", "/api/v1/storage/charts", query=ListQuery, limit="dataset_ops", successor=f"{app.prefix}/",
+           summary="The original API's chart list: GET /api/v1/charts/")
+def legacy_charts(ctx: RequestContext):
+    return charts(ctx)
+
+
+@app.route("GET", "/api/v1/storage/charts/<chart_id>", limit="dataset_ops",
+           successor=f"{app.prefix}/{{chart_id}}", summary="The original API's chart: GET /api/v1/charts/{chart_id}")
+def legacy_chart(ctx: RequestContext, chart_id: str):
+    return chart(ctx, chart_id)

@@ -2,36 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from typing import ClassVar, Literal
 
 from flask import Response
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
+from convoinsight.api import public_urls
 from convoinsight.datasets import service, uploads
-from convoinsight.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from convoinsight.errors import BadRequest, ConvoInsightError, PayloadTooLarge, UnsupportedMediaType
 from convoinsight.observability import audit
 from convoinsight.sources import links
-from convoinsight.web.app import FunctionApp, RequestContext, bounded_stream, json_body, refuse_nul
+from convoinsight.web.app import FunctionApp, RequestContext, bounded_stream, compat_headers, json_body, refuse_nul
+from convoinsight.web.responses import error_response, json_response
 
 app = FunctionApp("datasets")
+log = logging.getLogger("convoinsight.web")
 MAX_PREVIEW_ROWS = 1000
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small fields beside the file
 MAX_FORM_PARTS = 16
 MAX_FORM_FIELD_BYTES = 500_000  # one text field (Flask's default); also werkzeug's buffer of parsed input
 
 
-@app.route("GET", "/", limit="dataset_ops")
+class UploadForm(BaseModel):
+    """The multipart form of ``POST /{domain}``, for the OpenAPI document (``_multipart`` reads it)."""
+
+    media_types: ClassVar[tuple[str, ...]] = ("multipart/form-data",)
+
+    file: bytes = Field(description="the dataset: CSV, TSV, XLSX, Parquet, JSON or NDJSON, with its file name")
+    name: str = Field("", description="the dataset's (SQL table) name; made from the file name when left out")
+    sheet: str = Field("", description="the XLSX sheet to read; the first otherwise")
+
+
+class DomainsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The original API's ``GET /api/v1/datasets?domain=<d>``: answered as ``GET /{domain}``, deprecated.
+    domain: str | None = Field(None, description="Deprecated: use `GET /api/v1/datasets/{domain}`")
+
+
+@app.route("GET", "/", query=DomainsQuery, limit="dataset_ops", summary="Your domains")
 def domains(ctx: RequestContext):
+    if ctx.query.domain is not None:
+        return _legacy_domain_query(ctx, ctx.query.domain)
+    return _domain_list(ctx)
+
+
+def _domain_list(ctx: RequestContext):
     return {"domains": service.list_domains(ctx.services, ctx.user_id)}
 
 
-@app.route("POST", "/<domain>", limit="upload")
+@app.route("POST", "/<domain>", limit="upload", body=UploadForm, summary="Upload a dataset into a domain",
+           responses={201: "application/json"})
 def upload(ctx: RequestContext, domain: str):
-    request = ctx.request
-    limit = ctx.settings.max_upload_bytes
-    form, files = _multipart(request, limit)
+    form, files = _multipart(ctx.request, ctx.settings.max_upload_bytes)
+    return _upload_form(ctx, domain, form, files)
+
+
+def _upload_form(ctx: RequestContext, domain: str, form, files):
+    """An upload's parsed form stored into ``domain`` (also the original API's ``POST /upload-datasets``)."""
     file = files.get("file")
     if file is None or not file.filename:
         raise BadRequest("send the dataset as multipart/form-data in the field 'file'", code="missing_file")
@@ -45,17 +76,20 @@ def upload(ctx: RequestContext, domain: str):
     return record, 201
 
 
-@app.route("POST", "/<domain>/uploads", limit="upload")
+@app.route("POST", "/<domain>/uploads", limit="upload", body=uploads.UploadRequest,
+           summary="A signed upload URL for a large file", responses={201: "application/json"})
 def create_upload(ctx: RequestContext, domain: str):
-    return uploads.create_upload(ctx.services, ctx.user_id, domain, json_body(ctx.request)), 201
+    created = uploads.create_upload(ctx.services, ctx.user_id, domain, json_body(ctx.request))
+    status = public_urls.upload_status_url(ctx.settings, domain, created["upload_id"])
+    return {**created, "status_url": status}, 201
 
 
-@app.route("GET", "/<domain>/uploads/<upload_id>", limit="dataset_ops")
+@app.route("GET", "/<domain>/uploads/<upload_id>", limit="dataset_ops", summary="The status of a signed upload")
 def upload_status(ctx: RequestContext, domain: str, upload_id: str):
     return uploads.get_upload(ctx.services, ctx.user_id, domain, upload_id)
 
 
-@app.route("GET", "/<domain>", limit="dataset_ops")
+@app.route("GET", "/<domain>", limit="dataset_ops", summary="A domain's datasets and linked tables")
 def datasets(ctx: RequestContext, domain: str):
     listed = service.list_datasets(ctx.services, ctx.user_id, domain)
     # Linked PostgreSQL tables sit beside the uploaded datasets: questions read both (see the sources function).
@@ -63,7 +97,7 @@ def datasets(ctx: RequestContext, domain: str):
     return {"domain": domain, "datasets": listed, "linked": linked}
 
 
-@app.route("DELETE", "/<domain>", limit="dataset_ops")
+@app.route("DELETE", "/<domain>", limit="dataset_ops", summary="Delete a domain and everything in it")
 def delete_domain(ctx: RequestContext, domain: str):
     result = service.delete_domain(ctx.services, ctx.user_id, domain)
     audit.record(ctx.services, ctx.user_id, "domain.delete", domain, **result["deleted"])
@@ -74,11 +108,13 @@ class RecordQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(20, ge=0, le=MAX_PREVIEW_ROWS)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=10**12)  # unbounded, a 35-digit offset overflowed the engine's slice (500)
     format: Literal["csv", "parquet"] | None = None
 
 
-@app.route("GET", "/<domain>/<name>", query=RecordQuery, limit="dataset_ops")
+@app.route("GET", public_urls.DATASET_PATH, query=RecordQuery, limit="dataset_ops", link=True,
+           summary="A dataset's record and preview, or (?format=) its download",
+           responses={200: ("application/json", "text/csv", "application/vnd.apache.parquet")})
 def record(ctx: RequestContext, domain: str, name: str):
     rec = service.get_record(ctx.services, ctx.user_id, domain, name)
     fmt = ctx.query.format
@@ -91,10 +127,12 @@ def record(ctx: RequestContext, domain: str, name: str):
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     body = service.public_record(rec)
     body["preview"] = service.preview(ctx.services, rec, ctx.query.limit, ctx.query.offset)
+    # Links a browser can download from without headers (<a href download>), signed for this caller.
+    body["download_urls"] = public_urls.dataset_downloads(ctx.settings, ctx.user_id, domain, rec["name"])
     return body
 
 
-@app.route("DELETE", "/<domain>/<name>", limit="dataset_ops")
+@app.route("DELETE", "/<domain>/<name>", limit="dataset_ops", summary="Delete a dataset, every version of it")
 def delete_dataset(ctx: RequestContext, domain: str, name: str):
     result = service.delete_dataset(ctx.services, ctx.user_id, domain, name)
     audit.record(ctx.services, ctx.user_id, "dataset.delete", f"{domain}/{name}", **result["deleted"])
@@ -125,3 +163,58 @@ def _multipart(request, limit: int):
         raise PayloadTooLarge(f"a form may have at most {MAX_FORM_PARTS} parts, each text field at most "
                               f"{MAX_FORM_FIELD_BYTES:,} bytes", code="form_too_large") from None
     return form, files
+
+
+# --- Compatibility with the original API (issue #14) ----------------------------------------------------------
+# Its routes, answered by their successors' own handlers: same status, body, errors and rate-limit class, plus
+# Deprecation, Sunset and Link: <successor> (web/app.py compat_headers) until LEGACY_SUNSET. The load balancer and
+# the emulator send the root paths here whole (gateway.EXTRA_ROUTES); under /api/v1/datasets they arrive as the
+# same inner paths. Their static paths would shadow a domain of that name: naming.RESERVED_DOMAINS refuses them.
+
+class LegacyUploadForm(BaseModel):
+    """The multipart form of the original API's ``POST /upload-datasets``, for the OpenAPI document."""
+
+    media_types: ClassVar[tuple[str, ...]] = ("multipart/form-data",)
+
+    file: bytes = Field(description="the dataset, as in `POST /api/v1/datasets/{domain}`")
+    domain: str = Field(description="the domain to upload into")
+    name: str = Field("", description="the dataset's (SQL table) name; made from the file name when left out")
+    sheet: str = Field("", description="the XLSX sheet to read; the first otherwise")
+    user_id: str = Field("", alias="userId", description="ignored: the identity comes from authentication")
+
+
+@app.route("POST", "/upload-datasets", limit="upload", body=LegacyUploadForm, successor=f"{app.prefix}/{{domain}}",
+           summary="The original API's upload: POST /api/v1/datasets/{domain}", responses={201: "application/json"})
+def legacy_upload(ctx: RequestContext):
+    form, files = _multipart(ctx.request, ctx.settings.max_upload_bytes)
+    domain = (form.get("domain") or "").strip()
+    if not domain:
+        raise BadRequest("send the domain in the form field 'domain' (or use POST /api/v1/datasets/{domain})",
+                         code="missing_domain")
+    # userId, if sent, is never read: whose data it is comes from authentication alone.
+    return _upload_form(ctx, domain, form, files)
+
+
+@app.route("GET", "/list-domains", limit="dataset_ops", successor=f"{app.prefix}/",
+           summary="The original API's domain list: GET /api/v1/datasets/")
+def legacy_domains(ctx: RequestContext):
+    return _domain_list(ctx)
+
+
+@app.route("GET", "/domain/<domain>/datasets", limit="dataset_ops", successor=f"{app.prefix}/{{domain}}",
+           summary="The original API's dataset list: GET /api/v1/datasets/{domain}")
+def legacy_datasets(ctx: RequestContext, domain: str):
+    return datasets(ctx, domain)
+
+
+def _legacy_domain_query(ctx: RequestContext, domain: str) -> Response:
+    """``GET /?domain=<d>``: ``GET /{domain}``'s answer, errors included, with the compatibility headers (which
+    the route's options cannot carry: without ``domain`` it is the current domain list)."""
+    try:
+        response = json_response(datasets(ctx, domain))
+    except ConvoInsightError as exc:
+        if exc.status >= 500:
+            log.warning("request failed: %s (%s)", exc.code, exc.message)
+        response = error_response(exc, ctx.request_id)
+    response.headers.update(compat_headers(f"{app.prefix}/{{domain}}", {"domain": domain}))
+    return response

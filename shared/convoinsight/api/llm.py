@@ -19,19 +19,20 @@ class ModelsQuery(BaseModel):
     provider: str | None = Field(None, max_length=40)
 
 
-@app.route("GET", "/providers")
+@app.route("GET", "/providers", summary="The model providers offered")
 def providers(ctx: RequestContext):
     return {"providers": directory.providers(ctx.services, ctx.user_id)}
 
 
-@app.route("GET", "/models", query=ModelsQuery)
+@app.route("GET", "/models", query=ModelsQuery, summary="The models you can use now")
 def models(ctx: RequestContext):
     provider = ctx.query.provider and keys.check_provider(ctx.query.provider)
     return {"models": directory.models(ctx.services, ctx.user_id, prompt_store(ctx.settings.prompts_dir),
                                        provider)}
 
 
-@app.route("POST", "/keys", limit="dataset_ops")
+@app.route("POST", "/keys", limit="dataset_ops", body=keys.KeyIn, summary="Store your key for a provider",
+           responses={201: "application/json"})
 def add_key(ctx: RequestContext):
     body = json_body(ctx.request)
     record, data = keys.create(ctx.services, ctx.user_id, body)
@@ -39,12 +40,12 @@ def add_key(ctx: RequestContext):
     return _with_check(ctx, record, data.api_key, data.verify, data.verify_model), 201
 
 
-@app.route("GET", "/keys", limit="dataset_ops")
+@app.route("GET", "/keys", limit="dataset_ops", summary="Your provider keys, masked")
 def list_keys(ctx: RequestContext):
     return {"keys": [keys.public(r) for r in keys.list_all(ctx.services, ctx.user_id)]}
 
 
-@app.route("PUT", "/keys/<provider>", limit="dataset_ops")
+@app.route("PUT", "/keys/<provider>", limit="dataset_ops", body=keys.KeyUpdate, summary="Rotate your key")
 def rotate_key(ctx: RequestContext, provider: str):
     body = json_body(ctx.request)
     record, data = keys.rotate(ctx.services, ctx.user_id, provider, body)
@@ -54,7 +55,7 @@ def rotate_key(ctx: RequestContext, provider: str):
     return _with_check(ctx, record, api_key, data.verify, data.verify_model)
 
 
-@app.route("DELETE", "/keys/<provider>", limit="dataset_ops")
+@app.route("DELETE", "/keys/<provider>", limit="dataset_ops", summary="Remove your key")
 def delete_key(ctx: RequestContext, provider: str):
     keys.delete(ctx.services, ctx.user_id, provider)
     audit.record(ctx.services, ctx.user_id, "llm_key.delete", provider)

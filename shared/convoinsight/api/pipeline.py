@@ -7,6 +7,8 @@ be delivered again.
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from convoinsight.errors import ConvoInsightError
 from convoinsight.jobs.service import handle_task
 from convoinsight.llm.prompts import prompt_store
@@ -17,7 +19,16 @@ from convoinsight.web.responses import json_response
 app = FunctionApp("pipeline")
 
 
-@app.route("POST", "/", auth=False, limit=None)
+class StageTask(BaseModel):
+    """A Cloud Tasks task's body, for the OpenAPI document (``jobs.runner.run_task`` reads it)."""
+
+    user_id: str = ""
+    job_id: str = ""
+    stage: str = ""
+
+
+@app.route("POST", "/", auth=False, limit=None, body=StageTask, summary="Run one stage of one async job",
+           responses={200: "application/json", 503: "application/json"})
 def run_stage(ctx: RequestContext):
     logs.update(task=ctx.request.headers.get("X-CloudTasks-TaskName"),
                 retry=ctx.request.headers.get("X-CloudTasks-TaskRetryCount"))

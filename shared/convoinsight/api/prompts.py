@@ -9,7 +9,7 @@ questions only.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from flask import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,34 +47,53 @@ class RollbackBody(BaseModel):
     note: str | None = Field(None, max_length=prompt_checks.MAX_NOTE)
 
 
-@app.route("GET", "/")
+class PromptBody(BaseModel):
+    """A whole prompt in the shape of ``prompts/<agent>.yaml``, for the OpenAPI document: ``prompt_checks``
+    checks it (and lists every problem at once); a test holds these fields to its FIELDS and REQUIRED."""
+
+    model_config = ConfigDict(extra="forbid")
+    media_types: ClassVar[tuple[str, ...]] = ("application/json", "application/yaml")
+
+    name: Literal[AGENTS] = Field(description="the agent: the name in the path")  # type: ignore[valid-type]
+    version: int | None = Field(None, description="ignored: the server numbers versions")
+    description: str = Field(min_length=1, max_length=prompt_checks.MAX_DESCRIPTION)
+    parameters: dict[str, Any] = Field(description="model, temperature, max_tokens, seed, reasoning_effort")
+    system: str = Field(min_length=1, max_length=prompt_checks.MAX_TEXT)
+    user_template: str = Field(min_length=1, max_length=prompt_checks.MAX_TEXT)
+    output_schema: dict[str, Any] = Field(description="a JSON Schema (draft 2020-12) with type: object")
+    fallbacks: list[str] | None = Field(None, max_length=prompt_checks.MAX_FALLBACKS)
+    note: str | None = Field(None, max_length=prompt_checks.MAX_NOTE, description="what the edit is for")
+
+
+@app.route("GET", "/", summary="The agents' effective prompts")
 def list_prompts(ctx: RequestContext):
     store = prompt_store(ctx.settings.prompts_dir)
     return {"prompts": [{"name": p.name, "version": p.version, "source": p.source, "description": p.description,
                          "model": p.model} for p in (store.get(agent) for agent in AGENTS)]}
 
 
-@app.route("GET", "/overrides")
+@app.route("GET", "/overrides", summary="Your prompt overrides")
 def get_user_overrides(ctx: RequestContext):
     return _read(ctx, overrides.user_location(ctx.user_id))
 
 
-@app.route("PUT", "/overrides")
+@app.route("PUT", "/overrides", body=overrides.Overrides, summary="Replace your prompt overrides")
 def put_user_overrides(ctx: RequestContext):
     return _write(ctx, overrides.user_location(ctx.user_id))
 
 
-@app.route("GET", "/overrides/<domain>")
+@app.route("GET", "/overrides/<domain>", summary="Your prompt overrides for one domain")
 def get_domain_overrides(ctx: RequestContext, domain: str):
     return _read(ctx, overrides.domain_location(ctx.user_id, check_domain(domain)))
 
 
-@app.route("PUT", "/overrides/<domain>")
+@app.route("PUT", "/overrides/<domain>", body=overrides.Overrides, summary="Replace your overrides for one domain")
 def put_domain_overrides(ctx: RequestContext, domain: str):
     return _write(ctx, overrides.domain_location(ctx.user_id, check_domain(domain)))
 
 
-@app.route("GET", "/<name>", query=FormatQuery)
+@app.route("GET", "/<name>", query=FormatQuery, summary="An agent's effective prompt, as JSON or YAML",
+           responses={200: ("application/json", "application/yaml")})
 def get_prompt(ctx: RequestContext, name: str):
     if name not in AGENTS:
         raise NotFound(f"no prompt named {name!r}", code="prompt_not_found")
@@ -82,26 +101,27 @@ def get_prompt(ctx: RequestContext, name: str):
     return _yaml(prompt) if ctx.query.format == "yaml" else prompt_editing.view(prompt)
 
 
-@app.route("PUT", "/<name>", role="admin")
+@app.route("PUT", "/<name>", role="admin", body=PromptBody, summary="Store a new version of a prompt")
 def put_prompt(ctx: RequestContext, name: str):
     prompt_editing.check_name(name)
     data = _prompt_body(ctx)
     return prompt_editing.put(ctx.services, prompt_store(ctx.settings.prompts_dir), ctx.user_id, name, data)
 
 
-@app.route("GET", "/<name>/versions", role="admin", query=VersionsQuery)
+@app.route("GET", "/<name>/versions", role="admin", query=VersionsQuery, summary="A prompt's versions, newest first")
 def list_versions(ctx: RequestContext, name: str):
     return prompt_editing.list_versions(ctx.services, prompt_store(ctx.settings.prompts_dir), name,
                                         ctx.query.limit, ctx.query.before)
 
 
-@app.route("GET", "/<name>/versions/<version>", role="admin", query=FormatQuery)
+@app.route("GET", "/<name>/versions/<version>", role="admin", query=FormatQuery, summary="One version of a prompt",
+           responses={200: ("application/json", "application/yaml")})
 def get_version(ctx: RequestContext, name: str, version: str):
     prompt, body = prompt_editing.get_version(ctx.services, prompt_store(ctx.settings.prompts_dir), name, version)
     return _yaml(prompt) if ctx.query.format == "yaml" else body
 
 
-@app.route("POST", "/<name>/rollback", role="admin")
+@app.route("POST", "/<name>/rollback", role="admin", body=RollbackBody, summary="Make a version current again")
 def rollback(ctx: RequestContext, name: str):
     prompt_editing.check_name(name)
     body = validated(RollbackBody, json_body(ctx.request), code="invalid_rollback")

@@ -7,6 +7,7 @@ import re
 from flask import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from convoinsight.api import public_urls
 from convoinsight.observability import audit
 from convoinsight.sessions import cascade, history
 from convoinsight.sessions.export import ExportOptions, export_session
@@ -42,19 +43,21 @@ class RenameBody(BaseModel):
         return title
 
 
-@app.route("GET", "/", query=ListQuery, limit="dataset_ops")
+@app.route("GET", "/", query=ListQuery, limit="dataset_ops", summary="Your sessions, newest activity first")
 def sessions(ctx: RequestContext):
     return history.list_sessions(ctx.services.documents, ctx.user_id, limit=ctx.query.limit,
                                  cursor=ctx.query.cursor)
 
 
-@app.route("GET", "/<session_id>", query=ListQuery, limit="dataset_ops")
+@app.route("GET", "/<session_id>", query=ListQuery, limit="dataset_ops", summary="A session and its turns")
 def session(ctx: RequestContext, session_id: str):
-    return history.read_session(ctx.services.documents, ctx.user_id, session_id, limit=ctx.query.limit,
+    body = history.read_session(ctx.services.documents, ctx.user_id, session_id, limit=ctx.query.limit,
                                 cursor=ctx.query.cursor)
+    body["turns"] = [public_urls.with_chart_link(ctx.settings, ctx.user_id, turn) for turn in body["turns"]]
+    return body
 
 
-@app.route("PATCH", "/<session_id>", limit="dataset_ops")
+@app.route("PATCH", "/<session_id>", limit="dataset_ops", body=RenameBody, summary="Rename a session")
 def rename(ctx: RequestContext, session_id: str):
     body = validated(RenameBody, json_body(ctx.request))
     result = history.rename(ctx.services.documents, ctx.user_id, session_id, body.title)
@@ -62,7 +65,7 @@ def rename(ctx: RequestContext, session_id: str):
     return result
 
 
-@app.route("DELETE", "/<session_id>", limit="dataset_ops")
+@app.route("DELETE", "/<session_id>", limit="dataset_ops", summary="Delete a session and everything of it")
 def delete(ctx: RequestContext, session_id: str):
     result = cascade.delete_session(ctx.services, ctx.user_id, session_id)
     audit.record(ctx.services, ctx.user_id, "session.delete", session_id, messages=result["messages"],
@@ -70,7 +73,8 @@ def delete(ctx: RequestContext, session_id: str):
     return result
 
 
-@app.route("POST", "/<session_id>/export", limit="export")
+@app.route("POST", "/<session_id>/export", limit="export", body=ExportOptions | None,
+           summary="Export a session as PDF", responses={200: "application/pdf"})
 def export(ctx: RequestContext, session_id: str):
     options = validated(ExportOptions, json_body(ctx.request, optional=True), code="bad_export_options")
     rendered = export_session(ctx.services, ctx.user_id, session_id, options)

@@ -11,10 +11,20 @@ DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+# The original API's routes that the datasets function serves as static paths beside ``/{domain}``
+# (api/datasets.py, gateway.EXTRA_ROUTES): a domain of that name would be shadowed by them. Refused whatever the
+# case, so that no two domains differ from a route only by case. (``/domain/{d}/datasets`` shadows nothing: a
+# domain named "domain" keeps ``/domain/{name}``; only an upload id "datasets", never a real one, would be hidden.)
+RESERVED_DOMAINS = frozenset({"upload-datasets", "list-domains"})
+
+
 def check_domain(domain: str) -> str:
     if not DOMAIN.match(domain or ""):
         raise BadRequest("a domain name is 1-64 letters, digits, _ or -, starting with a letter or digit",
                          code="invalid_domain")
+    if domain.lower() in RESERVED_DOMAINS:
+        raise BadRequest(f"{domain!r} is reserved: it is a route of the original API; choose another domain name",
+                         code="reserved_domain")
     return domain
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from convoinsight.errors import ConvoInsightError
 from convoinsight.jobs import store
 from convoinsight.jobs.queue import StageTask
-from convoinsight.observability import logs
+from convoinsight.observability import logs, metrics
 from convoinsight.pipeline.runner import STAGE_FUNCTIONS
 from convoinsight.pipeline.state import STAGES, JobState
 
@@ -119,6 +119,7 @@ def _run(ctx, job: dict[str, Any], stage: str) -> tuple[int, dict[str, Any]]:
         store.release_lease(docs, user_id, job_id, stage, epoch, _OWNER)
         return 500, {"outcome": "retry", "reason": "crash"}
     ms = round((time.perf_counter() - started) * 1000, 1)
+    metrics.stage(stage, ms / 1000)
     if store.outcome(docs, user_id, job_id):  # cancelled (or failed) while the stage ran: keep nothing
         return 200, {"outcome": "skipped", "status": "cancelled"}
     if not store.exists(docs, user_id, job_id):  # its session was deleted while the stage ran

@@ -16,6 +16,7 @@ from convoinsight.errors import NotFound
 from convoinsight.jobs import store
 from convoinsight.jobs.queue import StageTask
 from convoinsight.jobs.runner import planned_stages, rebuild, run_task
+from convoinsight.jobs.tokens import RedisTokenSink
 from convoinsight.llm import keys
 from convoinsight.llm.client import LLMClient
 from convoinsight.llm.prompts import PromptStore
@@ -51,8 +52,10 @@ class JobContext:
             return resolve_sources(services, user_id, sources, names)
 
         meter = UsageMeter()
+        # The compiler's draft goes to the job's Redis Stream, for its events route wherever that is served.
         return StageDeps(services.settings, llm, meter, tables, job.get("overrides") or {},
-                         engine=engine_pool(services.settings)), meter
+                         engine=engine_pool(services.settings),
+                         tokens=RedisTokenSink(services.redis, user_id, job["id"])), meter
 
     def finalize(self, job: dict[str, Any], state: JobState) -> None:
         docs, user_id = self.services.documents, job["user_id"]
@@ -96,8 +99,8 @@ def submit(services, user_id: str, state: JobState, records: list[dict[str, Any]
     }
     store.create_job(services.documents, user_id, job)
     services.queue.enqueue(StageTask(user_id, job_id, "router"))
-    return {"job_id": job_id, "status": "queued", "session_id": state.session_id,
-            "status_url": f"/api/v1/queries/{job_id}", "events_url": f"/api/v1/queries/{job_id}/events"}
+    # The HTTP layer adds status_url and events_url (api/links.py): absolute, and the latter signed.
+    return {"job_id": job_id, "status": "queued", "session_id": state.session_id}
 
 
 def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
@@ -152,6 +155,29 @@ def cancel(services, user_id: str, job_id: str) -> dict[str, Any]:
     store.get_job(services.documents, user_id, job_id)
     store.settle(services.documents, user_id, job_id, "cancelled")
     return progress(services, user_id, job_id)
+
+
+def cancel_session(services, user_id: str, session_id: str) -> dict[str, Any]:
+    """Cancel every job of a session still queued or running (the original API's ``POST /{session_id}/cancel``),
+    each as ``cancel`` does; 404 when ``user_id`` has neither that session nor a job of it (a new session's first
+    question is a job before the session exists).
+
+    Only jobs younger than twice the job time limit are looked at: an older one has settled, or is settled as
+    timed out when read (``progress``)."""
+    docs = services.documents
+    since = time.time() - 2 * services.settings.job_timeout_seconds
+    found = store.recent_session_jobs(docs, user_id, session_id, since) if session_id.isalnum() else []
+    if not found:
+        sessions.get_session(docs, user_id, session_id)
+    cancelled = []
+    for job in found:
+        if store.outcome(docs, user_id, job["id"]) is not None:
+            continue
+        if progress(services, user_id, job["id"])["status"] in store.TERMINAL:  # settled as timed out just now
+            continue
+        if store.settle(docs, user_id, job["id"], "cancelled")["status"] == "cancelled":  # not finished meanwhile
+            cancelled.append(progress(services, user_id, job["id"]))
+    return {"session_id": session_id, "cancelled": cancelled}
 
 
 def drop_task(services, body: dict[str, Any]) -> None:

@@ -111,3 +111,25 @@ def release_lease(docs, user_id: str, job_id: str, stage: str, epoch: int, owner
 
 def leases(docs, user_id: str, job_id: str) -> dict[str, dict[str, Any]]:
     return {lease["stage"]: lease for lease in docs.list(_sub(user_id, job_id, "leases"))}
+
+
+def recent_session_jobs(docs, user_id: str, session_id: str, since: float, *, page: int = 50,
+                        most: int = 1000) -> list[dict[str, Any]]:
+    """A session's jobs created at ``since`` (epoch seconds) or later, newest first, at most ``most``.
+
+    Read a page at a time by ``seq`` (Firestore: the composite index jobs ``session_id`` ASC, ``seq`` DESC in
+    terraform/modules/firestore), stopping at the first older job: bounded however long the session is."""
+    found: list[dict[str, Any]] = []
+    after = None
+    while len(found) < most:
+        want = min(page, most - len(found))
+        batch = docs.list(jobs(user_id), where={"session_id": session_id}, order_by="seq", descending=True,
+                          limit=want, after=after)
+        for job in batch:
+            if float(job.get("created_at") or 0) < since:
+                return found
+            found.append(job)
+        if len(batch) < want:
+            break
+        after = (batch[-1]["seq"], batch[-1]["id"])
+    return found

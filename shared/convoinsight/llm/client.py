@@ -26,8 +26,9 @@ from convoinsight.llm.jsonout import extract_json, validate
 from convoinsight.llm.keys import Credential
 from convoinsight.llm.overrides import apply as apply_override
 from convoinsight.llm.prompts import Prompt, PromptStore
+from convoinsight.llm.streaming import Draft, streamed_completion
 from convoinsight.llm.usage import UsageMeter
-from convoinsight.observability import logs
+from convoinsight.observability import logs, metrics
 from convoinsight.settings import Settings
 
 log = logging.getLogger("convoinsight.llm")
@@ -136,13 +137,19 @@ class LLMClient:
             self.budget.check(self.tenant)
 
     def complete_json(self, agent: str, context: dict[str, Any], *, model: str | None,
-                      meter: UsageMeter, override: dict[str, Any] | None = None) -> dict[str, Any]:
+                      meter: UsageMeter, override: dict[str, Any] | None = None,
+                      draft: Draft | None = None) -> dict[str, Any]:
+        """The agent's validated JSON. With ``draft`` the reply streams (llm/streaming.py): its deltas go to
+        the draft as they arrive, and every new attempt (retry, fallback, repair) restarts it."""
         prompt = apply_override(self.prompts.get(agent), override)
         chosen = self.resolve_model((override or {}).get("model") or model, prompt)
         messages = prompt.messages(context)
         problem = ""
         for attempt in range(1 + _REPAIR_TRIES):
-            text, chosen, cache_key = self._call(agent, chosen, messages, prompt, meter, use_cache=attempt == 0)
+            if draft is not None and attempt:
+                draft.restart("repair")
+            text, chosen, cache_key = self._call(agent, chosen, messages, prompt, meter, use_cache=attempt == 0,
+                                                 draft=draft)
             try:
                 value = extract_json(text)
                 validate(value, prompt.output_schema)
@@ -171,7 +178,7 @@ class LLMClient:
         self.cache.forget(key)
 
     def _call(self, agent: str, model: str, messages: list[dict], prompt: Prompt, meter: UsageMeter,
-              *, use_cache: bool) -> tuple[str, str, str | None]:
+              *, use_cache: bool, draft: Draft | None = None) -> tuple[str, str, str | None]:
         """(reply text, the model that answered, its response-cache key). Parallel stages share this
         client, so nothing about one call is kept on the instance."""
         candidates = [model] + [m for m in prompt.fallbacks if m != model and model != OFFLINE_MODEL]
@@ -179,6 +186,8 @@ class LLMClient:
             candidates.append(OFFLINE_MODEL)
         last_error: Exception | None = None
         for candidate in candidates:
+            if draft is not None and candidate != model:
+                draft.restart("fallback")  # the client discards what the failed model wrote
             credential = self.credential(candidate)
             # A caller's failing key opens the breaker for the caller's calls only, never for everyone's.
             breaker_key = candidate if credential is None else f"{candidate}@{credential.owner}:{self.tenant}"
@@ -186,6 +195,7 @@ class LLMClient:
             if candidate != OFFLINE_MODEL:
                 if not self.breaker.allows(breaker_key):
                     log.info("agent %s: breaker open for %s, skipping", agent, candidate)
+                    metrics.llm_call(agent, candidate, "breaker_open")
                     continue
                 try:
                     request = self._request(agent, candidate, messages, prompt)
@@ -201,16 +211,18 @@ class LLMClient:
                     meter.add_cache_hit()
                     logs.event(log, "llm_call", f"{agent} answered from cache", agent=agent, model=candidate,
                                tokens=0, cost_usd=0.0, latency_ms=0.0, cached=True)
+                    metrics.llm_call(agent, candidate, "cached")
                     return cached, candidate, cache_key
             else:
                 request = self._request(agent, candidate, messages, prompt)
             started = time.perf_counter()
             try:
-                response = self._completion(request)
+                response = self._completion(request, draft)
             except Exception as exc:  # litellm maps every provider failure to its own exception types
                 last_error = exc
                 logs.event(log, "llm_error", f"agent {agent}: model {candidate} failed: {type(exc).__name__}",
                            logging.WARNING, agent=agent, model=candidate, error=type(exc).__name__)
+                metrics.llm_call(agent, candidate, "error")
                 if candidate != OFFLINE_MODEL:
                     self.breaker.failure(breaker_key)
                 continue
@@ -221,6 +233,7 @@ class LLMClient:
             cost, latency = _cost(litellm_module(), response, candidate), (time.perf_counter() - started) * 1000
             paid_by = None if candidate == OFFLINE_MODEL else credential.owner if credential else "server"
             meter.record(agent, candidate, tokens, cost, latency, paid_by=paid_by)
+            metrics.llm_call(agent, candidate, "ok", usage=getattr(response, "usage", None), cost_usd=cost)
             logs.event(log, "llm_call", f"{agent} answered by {candidate}", agent=agent, model=candidate,
                        tokens=tokens, cost_usd=round(cost, 6), latency_ms=round(latency, 1), cached=False,
                        key=paid_by)
@@ -235,14 +248,17 @@ class LLMClient:
             return text, candidate, cache_key
         raise UpstreamError(f"no model could answer for the {agent} agent") from last_error
 
-    def _completion(self, request: dict[str, Any]):
-        """One logical call: retried with exponential backoff and jitter on transient failures."""
+    def _completion(self, request: dict[str, Any], draft: Draft | None = None):
+        """One logical call: retried with exponential backoff and jitter on transient failures. With a draft
+        it streams; the offline planner never does (its whole answer reaches the draft at the end)."""
         litellm = litellm_module()
         if request["model"] == OFFLINE_MODEL:
             return litellm.completion(**request)
         retrying = Retrying(stop=stop_after_attempt(1 + self.settings.llm_max_retries),
                             wait=wait_exponential_jitter(multiplier=0.2, max=4.0),
                             retry=retry_if_exception(_retryable), reraise=True)
+        if draft is not None:
+            return retrying(streamed_completion, litellm, request, draft)
         return retrying(litellm.completion, **request)
 
     def _cached(self, request: dict[str, Any], prompt: Prompt) -> tuple[str | None, str | None]:

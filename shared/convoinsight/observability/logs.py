@@ -86,7 +86,8 @@ def configure(settings) -> None:
             h, "stream", None) in (sys.stderr, sys.stdout))] + [handler]
         root.setLevel(settings.log_level)
         _done = True
-    add_secrets(settings.llm_api_key, _password(settings.postgres_url), _password(settings.redis_url))
+    add_secrets(settings.llm_api_key, _password(settings.postgres_url), _password(settings.redis_url),
+                settings.metrics_token)
 
 
 def add_secrets(*values: str | None) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from convoinsight.observability import metrics
 from convoinsight.pipeline.agents import analyzer, compiler, manipulator, orchestrator, router, visualizer
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
@@ -31,6 +32,7 @@ STAGE_FUNCTIONS: dict[str, Stage] = {
 def _timed(name: str, state: JobState, deps: StageDeps) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
     update = STAGE_FUNCTIONS[name](state, deps)
+    metrics.stage(name, time.perf_counter() - started)
     return update, round((time.perf_counter() - started) * 1000, 1)
 
 
@@ -38,12 +40,18 @@ def _apply(state: JobState, name: str, update: dict[str, Any], ms: float) -> Job
     return state.model_copy(update={**update, "timings": {**state.timings, name: ms}})
 
 
-def run_sync(state: JobState, deps: StageDeps) -> JobState:
+def run_sync(state: JobState, deps: StageDeps, on_stage: Callable[[JobState], None] | None = None) -> JobState:
+    """The final state. ``on_stage`` sees the state after each stage (the two branches together)."""
+    def done(new: JobState) -> JobState:
+        if on_stage is not None:
+            on_stage(new)
+        return new
+
     for name in ("router",):
-        state = _apply(state, name, *_timed(name, state, deps))
+        state = done(_apply(state, name, *_timed(name, state, deps)))
     if (state.route or {}).get("route") == "data":
         for name in ("orchestrator", "manipulator"):
-            state = _apply(state, name, *_timed(name, state, deps))
+            state = done(_apply(state, name, *_timed(name, state, deps)))
         if state.sql_status == "ok":
             # The two read the same table and write disjoint fields: run them side by side.
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
@@ -53,4 +61,5 @@ def run_sync(state: JobState, deps: StageDeps) -> JobState:
                 results = {name: f.result() for name, f in futures.items()}
             for name, (update, ms) in results.items():
                 state = _apply(state, name, update, ms)
-    return _apply(state, "compiler", *_timed("compiler", state, deps))
+            state = done(state)
+    return done(_apply(state, "compiler", *_timed("compiler", state, deps)))

@@ -16,11 +16,13 @@ from convoinsight.llm.keys import Credential
 from convoinsight.llm.prompts import PromptStore
 from convoinsight.llm.usage import UsageMeter
 from convoinsight.pipeline.deps import StageDeps
+from convoinsight.pipeline.draft import AnswerDraft
 from convoinsight.pipeline.runner import run_sync
-from convoinsight.pipeline.state import JobState
+from convoinsight.pipeline.state import STAGES, JobState
 from convoinsight.queries import result_cache
 from convoinsight.queries.answers import answer_of, respond, timings_of
 from convoinsight.queries.request import parse_ask
+from convoinsight.queries.streaming import AskEvents
 from convoinsight.services import Services
 from convoinsight.sessions import memory, store
 from convoinsight.sources import links
@@ -28,11 +30,18 @@ from convoinsight.sources.federate import resolve_sources, sources_for
 from convoinsight.sql.execute import engine_pool
 
 
-def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """The answer (200), or for ``mode=async`` (``auto`` with Cloud Tasks) an accepted job (202)."""
+def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, Any],
+        events: AskEvents | None = None) -> tuple[dict[str, Any], int]:
+    """The answer (200), or for ``mode=async`` (``auto`` with Cloud Tasks) an accepted job (202).
+
+    ``events`` (a streamed sync question, queries/streaming.py) hears when the answering begins, each
+    stage as it ends and the answer's draft; the answer returned is the same as without it."""
     started = time.perf_counter()
     prompts = prompts.pinned()  # one version of each prompt for the whole question, whatever an operator does
     req = parse_ask(body)
+    if req.stream and req.mode == "async":
+        raise BadRequest("stream works with sync questions; an async job streams its progress and answer on "
+                         "its events_url", code="stream_sync_only")
     check_domain(req.domain)
     records, linked = links.domain_tables(services, user_id, req.domain)
     docs = services.documents
@@ -56,9 +65,10 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
         key, answer = None, None
     if not req.use_cache:
         answer = None  # a fresh answer was asked for; it still refreshes the cache below
-    # A request's apiKey cannot ride along an async job (it would have to be stored): "auto" then runs sync.
+    # A request's apiKey cannot ride along an async job (it would have to be stored), nor can a streamed
+    # response: "auto" then runs sync.
     asynchronous = req.mode == "async" or (req.mode == "auto" and services.settings.queue_backend == "cloudtasks"
-                                           and not req.api_key)
+                                           and not req.api_key and not req.stream)
     if asynchronous:
         llm.check_budget(model)
         state = _initial_state(user_id, req, session_id, records, linked, history, prompts)
@@ -66,10 +76,15 @@ def ask(services: Services, prompts: PromptStore, user_id: str, body: dict[str, 
     if answer is not None:
         usage = {**UsageMeter().summary(), "cache_hits": 1}
         timings = {"cache": round((time.perf_counter() - started) * 1000, 1)}
+        if events is not None:  # the same protocol as a fresh answer: the markdown in a few token events
+            events.begin(session_id, [])
+            AnswerDraft(events).finish(answer["answer"] or "")
     else:
         llm.check_budget(model)  # a spent budget is a 429 before any work, not halfway through
+        if events is not None:
+            events.begin(session_id, list(STAGES))
         answer, usage, timings = _run_pipeline(services, llm, user_id, req, session_id, records, linked, history,
-                                               agent_overrides)
+                                               agent_overrides, events)
         # Only complete answers are reused: never a failure, nor one degraded to a fallback model.
         if usage["fallbacks"] == 0 and answer["sql_status"] in ("ok", None):
             result_cache.store(services.cache, key, answer)
@@ -124,7 +139,7 @@ def _overrides(docs, user_id: str, domain: str, direct: dict[str, Any] | None) -
 
 def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session_id: str,
                   records: list[dict[str, Any]], linked: list[dict[str, Any]], history: list[dict[str, Any]],
-                  agent_overrides: dict[str, dict[str, Any]]):
+                  agent_overrides: dict[str, dict[str, Any]], events: AskEvents | None = None):
     state = _initial_state(user_id, req, session_id, records, linked, history, llm.prompts)
     pinned = sources_for(records, linked)
 
@@ -133,8 +148,9 @@ def _run_pipeline(services: Services, llm: LLMClient, user_id: str, req, session
         return resolve_sources(services, user_id, pinned, names)
 
     meter = UsageMeter()
-    deps = StageDeps(services.settings, llm, meter, tables, agent_overrides, engine=engine_pool(services.settings))
-    result = run_sync(state, deps)
+    deps = StageDeps(services.settings, llm, meter, tables, agent_overrides, engine=engine_pool(services.settings),
+                     tokens=events)
+    result = run_sync(state, deps, on_stage=events.stage if events is not None else None)
     return answer_of(result), meter.summary(), timings_of(result)
 
 

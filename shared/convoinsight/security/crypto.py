@@ -8,6 +8,7 @@ once into LOCAL_STATE_DIR (0600), so `make dev` restarts can still read what the
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from functools import lru_cache
@@ -50,6 +51,17 @@ def cipher(settings: Settings) -> MultiFernet:
             raise ConfigError("FERNET_KEY is not set: database passwords and model keys cannot be stored or read")
         keys = (_local_key(settings.local_state_dir),)
     return _cipher(keys)
+
+
+def key_material(settings: Settings) -> list[bytes]:
+    """The raw bytes of FERNET_KEY's keys, first (the signing one) first, for keys derived by purpose
+    (security/signed_links.py) so that operators keep one secret."""
+    keys = settings.fernet_keys or (() if settings.deployment_mode != "local" else
+                                    (_local_key(settings.local_state_dir),))
+    if not keys:
+        raise ConfigError("FERNET_KEY is not set: signed links cannot be made or checked")
+    cipher(settings)  # the same validation, and the same error, for a malformed key
+    return [base64.urlsafe_b64decode(key.encode()) for key in keys]
 
 
 def encrypt(settings: Settings, secret: str) -> str:

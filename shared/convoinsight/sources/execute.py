@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from convoinsight.errors import ConvoInsightError, SqlExecutionError, Unprocessable
+from convoinsight.observability import metrics
 from convoinsight.settings import Settings
 from convoinsight.sources.postgres import SourceUnavailable, Target
 from convoinsight.sql.execute import KILL_GRACE_SECONDS, ResultTable, SqlLimits
@@ -54,6 +55,7 @@ def error_of(failed: TaskFailed) -> ConvoInsightError:
     return SqlExecutionError(failed.message, details={"code": "sql_execution_error", "stage": "execute"})
 
 
+@metrics.counts_engine_limits("postgres")
 def query(pool: WorkerPool, target: Target, sql: str, search_path: str, limits: SqlLimits,
           timeout_s: float) -> ResultTable:
     """One checked SELECT (PostgreSQL text) read-only on ``target``; the answer's table shape."""
@@ -64,6 +66,7 @@ def query(pool: WorkerPool, target: Target, sql: str, search_path: str, limits: 
                        row_count=out["row_count"], truncated=out["truncated"], limits=out.get("limits", []))
 
 
+@metrics.counts_engine_limits("postgres")
 def pull(pool: WorkerPool, target: Target, sql: str, table: str, cap: int, path: str, timeout_s: float) -> int:
     """Rows of one linked table written to ``path`` (Parquet); raises ``source_pull_too_large`` past ``cap``."""
     task = {"op": "pull", "target": target.as_task(), "sql": sql, "table": table, "cap": cap, "path": path,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convoinsight.errors import SqlExecutionError
+from convoinsight.observability import metrics
 from convoinsight.settings import Settings
 from convoinsight.sql.compile import CompiledSql
 from convoinsight.workers.pool import (
@@ -68,6 +69,7 @@ def engine_pool(settings: Settings) -> WorkerPool:
     return shared_pool(ENGINE_ENTRY, settings.sql_workers, memory_bytes=settings.sql_worker_memory_mb * 1024 * 1024)
 
 
+@metrics.counts_engine_limits("duckdb")
 def run_select(compiled: CompiledSql, sources: dict[str, str], limits: SqlLimits, pool: WorkerPool) -> ResultTable:
     """Run ``compiled`` over ``sources`` ({table: Parquet path}); raises SqlExecutionError with ``details``
     ``{"code", "stage"}`` (stage ``execute``, ``timeout`` or ``limit``)."""

@@ -40,6 +40,10 @@ class BlobStore(Protocol):
         """A URL a client can PUT the object to without credentials:
         ``{"url", "method": "PUT", "headers": {...}, "expires_at": iso8601}``."""
 
+    def signed_download_url(self, path: str, expires_seconds: int, *, filename: str | None = None) -> dict | None:
+        """A URL a client can GET the object from without credentials, ``{"url", "expires_at": iso8601}``,
+        or None when the store has no such URLs (the local store: the API's own signed links serve instead)."""
+
     def ping(self) -> None: ...
 
 

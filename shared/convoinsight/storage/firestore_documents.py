@@ -12,6 +12,8 @@ so the tests cannot catch a missing one). This project uses:
 - messages: ``role ==`` with ``order_by("seq")`` descending: composite index
   on collection ID ``messages`` (collection scope): ``role`` ASC, ``seq`` DESC;
   and ascending (a session's history, paged): ``role`` ASC, ``seq`` ASC;
+- jobs: ``session_id ==`` with ``order_by("seq")`` descending (a session's newest jobs, paged): composite
+  index on collection ID ``jobs``: ``session_id`` ASC, ``seq`` DESC;
 - sessions: ``order_by("activity")`` alone; charts and jobs: ``session_id ==``
   alone: automatic single-field indexes;
 - datasets, domains: ``order_by("name")`` alone: automatic single-field index;

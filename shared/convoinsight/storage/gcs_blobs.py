@@ -185,13 +185,26 @@ class GcsBlobStore:
         locally; those credentials are never given to the storage client, which
         would then try to reach the token server on every call.
         """
+        url, expires_at = self._signed(path, expires_seconds, method="PUT", content_type=content_type)
+        return {"url": url, "method": "PUT", "headers": {"Content-Type": content_type}, "expires_at": expires_at}
+
+    def signed_download_url(self, path: str, expires_seconds: int, *, filename: str | None = None) -> dict | None:
+        """A V4 signed GET URL of an existing object (a chart's image): ``{"url", "expires_at"}``.
+
+        With ``filename`` the download is named (``response-content-disposition``). Signed as upload URLs are.
+        """
+        extra = {"response_disposition": f'inline; filename="{filename}"'} if filename else {}
+        url, expires_at = self._signed(path, expires_seconds, method="GET", **extra)
+        return {"url": url, "expires_at": expires_at}
+
+    def _signed(self, path: str, expires_seconds: int, **how) -> tuple[str, str]:
         if not 1 <= int(expires_seconds) <= MAX_SIGNED_URL_SECONDS:
             raise ValueError(f"expires_seconds must be between 1 and {MAX_SIGNED_URL_SECONDS}")
         blob = self._blob(path)
         lifetime = dt.timedelta(seconds=int(expires_seconds))
         # Taken before signing, so the reported expiry is never later than the URL's own.
         expires_at = dt.datetime.now(dt.UTC).replace(microsecond=0) + lifetime
-        common = {"version": "v4", "expiration": lifetime, "method": "PUT", "content_type": content_type}
+        common = {"version": "v4", "expiration": lifetime, **how}
         with _unavailable():
             if self.signing_credentials is not None:
                 url = blob.generate_signed_url(**common, credentials=self.signing_credentials,
@@ -201,8 +214,7 @@ class GcsBlobStore:
                 url = blob.generate_signed_url(**common, service_account_email=creds.service_account_email,
                                                access_token=creds.token,
                                                api_access_endpoint=self.api_access_endpoint)
-        return {"url": url, "method": "PUT", "headers": {"Content-Type": content_type},
-                "expires_at": expires_at.isoformat().replace("+00:00", "Z")}
+        return url, expires_at.isoformat().replace("+00:00", "Z")
 
     def _fresh_default_credentials(self):
         # The metadata server's credentials learn their service account email on refresh; reuse the token

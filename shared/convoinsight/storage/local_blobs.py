@@ -106,6 +106,10 @@ class LocalBlobStore:
             "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
         }
 
+    def signed_download_url(self, path: str, expires_seconds: int, *, filename: str | None = None) -> dict | None:
+        """None: the local store serves no downloads of its own; the API's signed link routes serve them."""
+        return None
+
     def local_path(self, path: str) -> Path | None:
         return self._file(path)
 

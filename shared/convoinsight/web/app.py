@@ -14,9 +14,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from flask import Request, Response
 from pydantic import BaseModel
@@ -26,14 +27,20 @@ from werkzeug.exceptions import NotFound as WzNotFound
 from werkzeug.routing import Map, Rule
 
 from convoinsight import errors, nul, ratelimit
-from convoinsight.observability import logs
+from convoinsight.observability import logs, metrics
+from convoinsight.security import signed_links
 from convoinsight.services import Services, get_services
 from convoinsight.settings import Settings, get_settings
 from convoinsight.validation import validated
 from convoinsight.web.auth import Identity, authenticate
+from convoinsight.web.gateway import function_prefix
 from convoinsight.web.responses import cors_headers, error_response, json_response
 
 log = logging.getLogger("convoinsight.web")
+# The original API's routes are served until this date (RFC 9745 Deprecation, RFC 8594 Sunset).
+LEGACY_DEPRECATED = "@1796083200"  # 2026-12-01T00:00:00Z, when the compatibility layer was added
+LEGACY_SUNSET = "Wed, 30 Jun 2027 23:59:59 GMT"
+_TEMPLATE_PART = re.compile(r"\{(\w+)\}")  # a successor's path parameter, as in "/api/v1/datasets/{domain}"
 MAX_JSON_BYTES = 1024 * 1024
 # After a body is refused as too large, at most this much more of it is read (and dropped) so that the client
 # can still read the 413; past it the connection is closed instead of reading on.
@@ -75,6 +82,19 @@ class RouteOptions:
     role: str = "user"  # "admin" for operator routes
     limit: str | None = "default"  # rate-limit class: default, query, upload, dataset_ops, export, auth
     query: type[BaseModel] | None = None  # allowed query parameters; any other is refused (422)
+    # The body's model, for the OpenAPI document (the handler validates): ``Model``, or ``Model | None`` when the
+    # body may be left out; JSON unless the model names other ``media_types`` (a ClassVar).
+    body: Any = None
+    summary: str | None = None  # the OpenAPI operation's summary; the handler's docstring otherwise
+    # A compatibility route of the original API: the path of the route that replaces it. Its answers carry
+    # Deprecation, Sunset and a Link to that successor (see compat_headers).
+    successor: str | None = None
+    # The route may be opened with a signed link token (?token=, security/signed_links.py) instead of headers:
+    # what EventSource and <img src> can follow.
+    link: bool = False
+    # What the route answers when it succeeds, for the OpenAPI document: status -> media type(s), a pydantic model
+    # of the JSON, or None for the one error shape. {200: "application/json"} when not given.
+    responses: Mapping[int, Any] | None = None
 
 
 def client_ip(request: Request, trusted_hops: int = 0) -> str:
@@ -108,22 +128,51 @@ class FunctionApp:
         # Tests and the emulator may pin settings/services; otherwise they come from the environment.
         self.settings_provider: Callable[[], Settings] = get_settings
         self.services_provider: Callable[[Settings], Services] = get_services
+        # Every function serves its own OpenAPI document (a static rule: it wins over /<converters>).
+        self.route("GET", "/openapi.json", auth=False, limit=None,
+                   summary=f"The OpenAPI 3.1 document of the {name} function")(self.openapi_document)
+
+    def openapi_document(self, ctx: RequestContext):
+        """Made from this function's routes (``convoinsight.web.openapi``) on first request, then cached."""
+        from convoinsight.web import openapi
+
+        return json_response(openapi.function_document(self, ctx.settings), headers={"Cache-Control": "no-cache"})
 
     def route(self, method: str, path: str, *, auth: bool = True, role: str = "user",
-              limit: str | None = "default", query: type[BaseModel] | None = None) -> Callable[[Handler], Handler]:
+              limit: str | None = "default", query: type[BaseModel] | None = None,
+              body: Any = None, summary: str | None = None,
+              successor: str | None = None, link: bool = False,
+              responses: Mapping[int, Any] | None = None) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             endpoint = f"{method} {path}"
             self._rules.append(Rule(path, methods=[method], endpoint=endpoint))
-            self._handlers[endpoint] = (fn, RouteOptions(auth, role, limit, query))
+            self._handlers[endpoint] = (fn, RouteOptions(auth, role, limit, query, body, summary,
+                                                                    successor, link, responses))
             self._map = None
             return fn
 
         return register
 
+    @property
+    def prefix(self) -> str:
+        """The function's public path prefix: the load balancer (and the emulator) route ``/api/v1/<name>/*`` here."""
+        return function_prefix(self.name)
+
+    def inner_path(self, path: str) -> str:
+        """The path the routes match: the request's path without the function's public prefix.
+
+        Cloud Functions' own URL hands the function its inner path (``/abc``); the load balancer hands it the
+        whole path (``/api/v1/queries/abc``). Both reach the same route.
+        """
+        prefix = self.prefix
+        if path == prefix or path.startswith(prefix + "/"):
+            return path[len(prefix):] or "/"
+        return path
+
     def _adapter(self, request: Request):
         if self._map is None:
             self._map = Map(self._rules, strict_slashes=False, merge_slashes=False)
-        return self._map.bind("localhost", "/", path_info=request.path, url_scheme="http")
+        return self._map.bind("localhost", "/", path_info=self.inner_path(request.path), url_scheme="http")
 
     def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -135,6 +184,7 @@ class FunctionApp:
         try:
             settings = self.settings_provider()
             logs.configure(settings)
+            metrics.configure(settings)
             cors = cors_headers(request.headers.get("Origin"), settings.cors_origins)
             if request.method == "OPTIONS":
                 response = Response(status=204)
@@ -157,6 +207,7 @@ class FunctionApp:
             else logging.INFO
         logs.event(log, "request", f"{request.method} {request.path} {response.status_code} {latency}ms", level,
                    status=response.status_code, latency_ms=latency)
+        metrics.request_done(self, request.method, response.status_code, time.perf_counter() - started)
         logs.reset(token)
         return response
 
@@ -172,9 +223,22 @@ class FunctionApp:
                 f"{request.method} is not allowed here; use {', '.join(sorted(exc.valid_methods or []))}"
             ) from None
         handler, options = self._handlers[endpoint]
+        if options.successor:
+            extra_headers.update(compat_headers(options.successor, params))
         ctx = RequestContext(settings, self.services_provider(settings), request, request_id)
         logs.update(route=endpoint)
-        if options.auth:
+        link_token = request.args.get(signed_links.QUERY_PARAMETER) if options.link else None
+        if link_token is not None:
+            # A signed link is checked before anything else, and opens this one resource of its user only.
+            try:
+                user_id = signed_links.verify(settings, link_token,
+                                              signed_links.resource(self.name, endpoint, params))
+            except errors.Unauthenticated:
+                self._limit(ctx, f"ip:{client_ip(request, settings.trusted_proxy_hops)}", "auth", extra_headers)
+                raise
+            ctx.identity = Identity(user_id, "user", "link")
+            logs.update(user=user_id)
+        elif options.auth:
             try:
                 ctx.identity = authenticate(request.headers, settings, ctx.services)
             except errors.Unauthenticated:
@@ -187,7 +251,8 @@ class FunctionApp:
         key = f"user:{ctx.identity.user_id}" if ctx.identity else \
             f"ip:{client_ip(request, settings.trusted_proxy_hops)}"
         self._limit(ctx, key, options.limit, extra_headers)
-        ctx.query = parse_query(request, options.query)
+        ctx.query = parse_query(request, options.query,
+                                ignore=(signed_links.QUERY_PARAMETER,) if options.link else ())
         result = handler(ctx, **params)
         if isinstance(result, Response):
             return result
@@ -205,13 +270,29 @@ class FunctionApp:
         if decision is not None and not decision.allowed:
             logs.event(log, "rate_limited", f"rate limit {cls} reached", logging.WARNING, limit_class=cls,
                        limit=decision.limit)
+            metrics.rate_limited(cls)
             raise errors.RateLimited(f"too many {cls.replace('_', ' ')} requests: the limit is {decision.limit}; "
                                      f"try again in {decision.retry_after}s", retry_after=decision.retry_after)
 
 
-def parse_query(request: Request, model: type[BaseModel] | None) -> Any:
-    """The query string validated by the route's pydantic model; unknown or bad parameters are a 422."""
-    args = {key: request.args.getlist(key)[-1] for key in request.args}
+def compat_headers(successor: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """What a compatibility route adds to its answer: it is deprecated, until when, and what replaces it.
+
+    ``{name}`` in ``successor`` becomes the request's path parameter of that name (``/domain/shop/datasets`` links
+    to ``/api/v1/datasets/shop``); a part the request's path does not hold stays a template (``{job_id}``)."""
+    def fill(match: re.Match) -> str:
+        value = (params or {}).get(match[1])
+        return quote(str(value), safe="") if value is not None else match[0]
+
+    link = _TEMPLATE_PART.sub(fill, successor)
+    return {"Deprecation": LEGACY_DEPRECATED, "Sunset": LEGACY_SUNSET, "Link": f'<{link}>; rel="successor-version"'}
+
+
+def parse_query(request: Request, model: type[BaseModel] | None, ignore: tuple[str, ...] = ()) -> Any:
+    """The query string validated by the route's pydantic model; unknown or bad parameters are a 422.
+
+    ``ignore``: parameters the web layer itself consumed (a link's ``token``)."""
+    args = {key: request.args.getlist(key)[-1] for key in request.args if key not in ignore}
     if model is None:
         if args:
             raise errors.Unprocessable(f"this route takes no query parameters (got {', '.join(sorted(args))})",

@@ -44,12 +44,14 @@ CRASH_HEADER = ("X-Google-Status", "crash")
 
 
 def start_function() -> None:
-    """Fail fast on bad settings, and make Flask's own errors JSON (see the module docstring)."""
+    """Fail fast on bad settings, log as Cloud Logging reads it, and make Flask's own errors JSON (see the
+    module docstring)."""
     try:
-        get_settings()
+        settings = get_settings()
     except ConfigError as exc:
         log.critical("refusing to start: %s", exc.message)
         raise
+    logs.configure(settings)  # every bundle (ingest and pipeline too) logs in Cloud Logging's shape from here on
     if has_app_context():  # functions-framework runs main.py inside its app's context
         install(current_app._get_current_object())  # type: ignore[attr-defined]
     gunicorn_errors_as_json()

@@ -51,9 +51,24 @@ def cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]
     return {
         "Access-Control-Allow-Origin": value,
         "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type, X-User-Id, X-Request-Id",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, X-User-Id, X-User-Role, X-Request-Id, "
+                                        "Last-Event-ID",
         "Access-Control-Expose-Headers": "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
-                                         "X-RateLimit-Reset",
+                                         "X-RateLimit-Reset, Content-Disposition, Deprecation, Sunset, Link, "
+                                         "X-Export-Partial, X-Export-Turns",
         "Access-Control-Max-Age": "3600",
         "Vary": "Origin",
     }
+
+
+def bucket_cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
+    """What the bucket's CORS configuration answers (Terraform writes it from the same CORS_ORIGINS): a browser
+    may PUT to a signed upload URL, and GET a signed download, from an allowed origin."""
+    base = cors_headers(origin, allowed)
+    if not base:
+        return {}
+    return {"Access-Control-Allow-Origin": base["Access-Control-Allow-Origin"],
+            "Access-Control-Allow-Methods": "PUT, GET, HEAD, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Expose-Headers": "Content-Type, Content-Length, ETag",
+            "Access-Control-Max-Age": "3600", "Vary": "Origin"}

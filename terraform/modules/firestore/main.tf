@@ -51,3 +51,22 @@ resource "google_firestore_index" "messages_role_seq_ascending" {
     order      = "ASCENDING"
   }
 }
+
+# jobs: where session_id == ... order by seq desc, paged with a (seq, id) cursor (a session's newest jobs: the
+# original API's POST /api/v1/queries/{session_id}/cancel, convoinsight.jobs.store.recent_session_jobs).
+resource "google_firestore_index" "jobs_session_seq" {
+  project     = var.project_id
+  database    = google_firestore_database.default.name
+  collection  = "jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "session_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "seq"
+    order      = "DESCENDING"
+  }
+}

@@ -12,3 +12,8 @@ output "history_index" {
   description = "Id of the messages (role ASC, seq ASC) composite index that pages a session's history."
   value       = google_firestore_index.messages_role_seq_ascending.id
 }
+
+output "session_jobs_index" {
+  description = "Id of the jobs (session_id ASC, seq DESC) composite index that finds a session's newest jobs."
+  value       = google_firestore_index.jobs_session_seq.id
+}

@@ -8,6 +8,7 @@ from convoinsight.analysis.grounding import check_grounding
 from convoinsight.llm.offline import planner
 from convoinsight.pipeline.context import dataset_view, history_view, result_sample
 from convoinsight.pipeline.deps import StageDeps
+from convoinsight.pipeline.draft import AnswerDraft
 from convoinsight.pipeline.state import JobState
 
 
@@ -28,7 +29,11 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "analysis": state.analysis,
         "chart_title": (state.chart or {}).get("title"),
     }
-    out = deps.ask("compiler", context, state)
+    notice = status_notice(state)
+    # With a token sink the markdown streams as it is written: a draft preview (pipeline/draft.py); the
+    # checks below still decide the final text, which the draft ends on.
+    draft = AnswerDraft(deps.tokens, f"{notice}\n\n" if notice else "") if deps.tokens is not None else None
+    out = deps.ask("compiler", context, state, draft=draft)
     follow_ups = [str(f).strip() for f in out.get("follow_ups", []) if str(f).strip()][:4]
     if len(follow_ups) < 2 and state.datasets:
         # Always offer at least two next questions: top up with ones the offline planner can answer.
@@ -49,9 +54,10 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         elif not analysis_ok:
             answer += "\n\n_Some figures from the analysis could not be verified against the result table " \
                       "and were left out._"
-    notice = status_notice(state)
-    return {"answer": f"{notice}\n\n{answer}" if notice else answer, "follow_ups": follow_ups,
-            "verified": verified}
+    final = f"{notice}\n\n{answer}" if notice else answer
+    if draft is not None:
+        draft.finish(final)
+    return {"answer": final, "follow_ups": follow_ups, "verified": verified}
 
 
 def status_notice(state: JobState) -> str:

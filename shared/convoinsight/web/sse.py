@@ -1,0 +1,17 @@
+"""Server-sent events as text: one ``event:`` (and optional ``id:``) with one JSON ``data:`` line each."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from convoinsight.web.responses import _default
+
+KEEPALIVE = ": keepalive\n\n"  # a comment line: clients ignore it, proxies see a live stream
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy may hold the events back
+
+
+def event(name: str, data: Any, event_id: str | None = None) -> str:
+    """One event. The JSON has no raw newline (json.dumps escapes them), so one data line carries it."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data, default=_default, separators=(',', ':'))}\n\n"
