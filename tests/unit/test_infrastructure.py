@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
 MODULES = TF / "modules"
 ENVIRONMENTS = TF / "environments"
-EXPECTED_MODULES = {"functions", "storage", "firestore", "redis", "tasks", "iam", "secrets", "stack"}
+EXPECTED_MODULES = {"functions", "storage", "firestore", "redis", "tasks", "iam", "secrets", "stack", "gateway",
+                    "monitoring"}
 STACK = MODULES / "stack"
 SETTING_NAMES = {s.name for s in SETTINGS}
 TF_FILES = sorted(TF.rglob("*.tf"))
@@ -179,8 +180,8 @@ def test_function_environment_uses_setting_names_only(env):
     assert names <= SETTING_NAMES, f"not settings: {sorted(names - SETTING_NAMES)}"
 
     assert _unq(base["DEPLOYMENT_MODE"]) == "cloud"
-    # Google's front end appends the caller's address to X-Forwarded-For: exactly one trusted hop.
-    assert _unq(base["TRUSTED_PROXY_HOPS"]) == "1"
+    # 1 on function URLs (Google's front end); 2 behind the load balancer, which appends "<client>,<its address>".
+    assert _unq(base["TRUSTED_PROXY_HOPS"]) == '${var.domain == "" ? "1" : "2"}'
     assert _default(root / "variables.tf", "auth_mode") == "firebase"
     assert _default(STACK / "variables.tf", "auth_mode") == "firebase"
     for required in ("GCP_PROJECT_ID", "GCS_BUCKET", "REDIS_URL", "TASKS_LOCATION", "TASKS_QUEUE",
@@ -252,7 +253,7 @@ def test_storage_bucket_settings():
     assert bucket["versioning"][0]["enabled"] is False
     assert _unq(bucket["public_access_prevention"]) == "enforced"
     text = (MODULES / "storage" / "main.tf").read_text()
-    assert 'method          = ["PUT"]' in text
+    assert 'method          = ["PUT", "GET", "HEAD"]' in text
 
 
 def test_tasks_queue_name_and_retries():

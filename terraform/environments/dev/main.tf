@@ -19,6 +19,12 @@ module "stack" {
   name_prefix         = var.name_prefix
   public_http         = var.public_http
   max_instances       = var.max_instances
+  domain              = var.domain
+  cloud_armor         = var.cloud_armor
+  alert_email         = var.alert_email
+
+  min_instances_queries  = var.min_instances_queries
+  min_instances_pipeline = var.min_instances_pipeline
 
   log_level           = "DEBUG"
   deletion_protection = false

@@ -8,3 +8,13 @@ output "deployment" {
     secret_ids      = module.stack.secret_ids
   }
 }
+
+output "load_balancer_ip" {
+  description = "Point the domain's A record here."
+  value       = module.stack.load_balancer_ip
+}
+
+output "base_url" {
+  description = "The API's one origin."
+  value       = module.stack.base_url
+}

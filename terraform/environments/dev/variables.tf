@@ -88,3 +88,33 @@ variable "max_instances" {
   type        = number
   default     = 3
 }
+
+variable "domain" {
+  description = "The API's domain: a global HTTPS load balancer with a managed certificate (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "cloud_armor" {
+  description = "Cloud Armor in front of the load balancer."
+  type        = bool
+  default     = false
+}
+
+variable "alert_email" {
+  description = "Where alerts are mailed (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "min_instances_queries" {
+  description = "Warm instances of the queries function."
+  type        = number
+  default     = 0
+}
+
+variable "min_instances_pipeline" {
+  description = "Warm instances of the pipeline function."
+  type        = number
+  default     = 0
+}

@@ -70,12 +70,16 @@ resource "google_cloudfunctions2_function" "function" {
     available_cpu                    = "1"
     max_instance_request_concurrency = each.value.event ? 1 : 8
     max_instance_count               = var.max_instances
-    min_instance_count               = 0
+    # Warm instances where a cold start is felt (queries, pipeline in prod): var.min_instances. Startup CPU
+    # boost is a Cloud Run setting the Cloud Functions API does not expose for gen2 functions; warm
+    # instances are how the cold start is kept off a user's request here.
+    min_instance_count               = lookup(var.min_instances, each.key, 0)
     all_traffic_on_latest_revision   = true
-    # Public functions take traffic from anywhere (the app authenticates). pipeline and ingest are called only
-    # by Cloud Tasks and Eventarc of this project, which Cloud Run counts as internal traffic; run.invoker (iam
-    # module) decides who may call them.
-    ingress_settings              = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    # Public functions take traffic only through the load balancer (gateway module: one origin, TLS, Cloud
+    # Armor) and from inside the project (the app authenticates). pipeline and ingest are called only by Cloud
+    # Tasks and Eventarc of this project, which Cloud Run counts as internal traffic; run.invoker (iam module)
+    # decides who may call them.
+    ingress_settings              = each.value.public ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_INTERNAL_ONLY"
     vpc_connector                 = var.vpc_connector
     vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
     environment_variables         = merge(var.environment, local.module_environment)

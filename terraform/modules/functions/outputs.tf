@@ -27,3 +27,9 @@ output "pipeline_url" {
   description = "Deterministic URL of the pipeline function, used as TASKS_TARGET_URL."
   value       = local.pipeline_url
 }
+
+output "public_service_names" {
+  description = "Cloud Run service behind each public function: the load balancer's backends."
+  value = { for name, f in google_cloudfunctions2_function.function : name => f.service_config[0].service
+  if local.functions[name].public }
+}

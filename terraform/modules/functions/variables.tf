@@ -91,3 +91,14 @@ variable "max_instances" {
     error_message = "max_instances must be between 1 and 1000."
   }
 }
+
+variable "min_instances" {
+  description = "Function name => instances kept warm (0 when not listed)."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for n in values(var.min_instances) : n >= 0 && n <= 100])
+    error_message = "min_instances values must be between 0 and 100."
+  }
+}

@@ -21,9 +21,11 @@ locals {
     LLM_MODEL             = var.llm_model
     LLM_API_BASE          = var.llm_api_base
     CORS_ORIGINS          = join(",", var.cors_origins)
+    # Every URL the API returns is absolute on the load balancer's origin.
+    PUBLIC_BASE_URL = var.domain == "" ? "" : "https://${var.domain}"
     # Google's front end appends the caller's address to X-Forwarded-For: one trusted hop (the client writes
-    # whatever stands left of it). An external Application Load Balancer in front would make it 2.
-    TRUSTED_PROXY_HOPS = "1"
+    # whatever stands left of it). The load balancer (with a domain) appends "<client>,<its own address>": 2.
+    TRUSTED_PROXY_HOPS = var.domain == "" ? "1" : "2"
     # The zip puts prompts/ beside main.py; Cloud Functions unpacks the source into /workspace.
     PROMPTS_DIR = "/workspace/prompts"
     LOG_LEVEL   = var.log_level
@@ -125,6 +127,43 @@ module "functions" {
   vpc_connector      = module.redis.vpc_connector
   public_http        = var.public_http
   max_instances      = var.max_instances
+  min_instances      = { queries = var.min_instances_queries, pipeline = var.min_instances_pipeline }
+
+  depends_on = [google_project_service.api]
+}
+
+# The one origin (HTTPS, /api/v1/<function>/*): only with a domain for its managed certificate.
+module "gateway" {
+  source = "../gateway"
+  count  = var.domain == "" ? 0 : 1
+
+  project_id  = var.project_id
+  region      = var.region
+  name_prefix = var.name_prefix
+  domain      = var.domain
+  services    = module.functions.public_service_names
+  cloud_armor = var.cloud_armor
+  # convoinsight.web.gateway.EXTRA_ROUTES (tests/unit/test_terraform_gateway.py holds the two together).
+  extra_routes = {
+    "/api/v1/openapi.json" = "health"
+    "/api/v1/metrics"      = "health"
+    "/api/v1/storage"      = "charts"
+    "/upload-datasets"     = "datasets"
+    "/list-domains"        = "datasets"
+    "/domain"              = "datasets"
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+module "monitoring" {
+  source = "../monitoring"
+
+  project_id           = var.project_id
+  name_prefix          = var.name_prefix
+  alert_email          = var.alert_email
+  error_rate_threshold = var.error_rate_threshold
+  p95_latency_ms       = var.p95_latency_ms
 
   depends_on = [google_project_service.api]
 }

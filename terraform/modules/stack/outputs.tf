@@ -22,3 +22,13 @@ output "secret_ids" {
   description = "Secret Manager ids to fill with `gcloud secrets versions add <id> --data-file=-`."
   value       = module.secrets.secret_ids
 }
+
+output "load_balancer_ip" {
+  description = "The load balancer's address (point the domain's A record here); null without a domain."
+  value       = var.domain == "" ? null : module.gateway[0].ip_address
+}
+
+output "base_url" {
+  description = "The API's one origin (PUBLIC_BASE_URL); null without a domain."
+  value       = var.domain == "" ? null : module.gateway[0].base_url
+}

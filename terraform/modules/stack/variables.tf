@@ -150,3 +150,45 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "domain" {
+  description = "The API's domain (e.g. api.example.com): a global HTTPS load balancer with a managed certificate serves it, and PUBLIC_BASE_URL is https://<domain>. Empty: no load balancer (function URLs only)."
+  type        = string
+  default     = ""
+}
+
+variable "cloud_armor" {
+  description = "Put a Cloud Armor policy (WAF signatures, a per-address ceiling) in front of the load balancer's backends."
+  type        = bool
+  default     = false
+}
+
+variable "min_instances_queries" {
+  description = "Warm instances of the queries function (first answers without a cold start)."
+  type        = number
+  default     = 0
+}
+
+variable "min_instances_pipeline" {
+  description = "Warm instances of the pipeline function (async stages without a cold start)."
+  type        = number
+  default     = 0
+}
+
+variable "alert_email" {
+  description = "Where the error-rate and latency alerts are mailed; empty: no notification channel."
+  type        = string
+  default     = ""
+}
+
+variable "error_rate_threshold" {
+  description = "Alert when 5xx answers exceed this share of requests over 5 minutes."
+  type        = number
+  default     = 0.02
+}
+
+variable "p95_latency_ms" {
+  description = "Alert when a function's p95 latency exceeds this many milliseconds over 5 minutes."
+  type        = number
+  default     = 5000
+}

@@ -48,8 +48,9 @@ resource "google_storage_bucket" "datasets" {
     for_each = length(var.cors_origins) > 0 ? [var.cors_origins] : []
     content {
       origin          = cors.value
-      method          = ["PUT"]
-      response_header = ["Content-Type"]
+      # PUT: signed uploads; GET/HEAD: signed downloads (chart images) read by a page's fetch.
+      method          = ["PUT", "GET", "HEAD"]
+      response_header = ["Content-Type", "Content-Length", "ETag"]
       max_age_seconds = 3600
     }
   }
