@@ -95,8 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRUSTED_PROXY_HOPS", "0", "Proxies in front of the functions that append the caller's address to "
             "`X-Forwarded-For`: per-address limits use the address that many entries from the right, and `0` "
             "uses the connection's own peer (the header is ignored). `1` on Cloud Run / Cloud Functions URLs, "
-            "where Google's front end appends it (Terraform sets 1); `2` behind an external Application Load "
-            "Balancer as well. Entries further left come from the client and are never trusted."),
+            "where Google's front end appends it; `2` behind an external Application Load "
+            "Balancer as well (Terraform sets 1, or 2 with a `domain`). Entries further left come from the client "
+            "and are never trusted."),
     Setting("MAX_UPLOAD_BYTES", str(32 * 1024 * 1024), "Largest dataset upload accepted over HTTP, in bytes."),
     Setting("MAX_SIGNED_UPLOAD_BYTES", str(1024 * 1024 * 1024), "Largest file accepted through a signed upload URL "
             "(registered by the `ingest` function), in bytes."),

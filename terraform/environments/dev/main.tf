@@ -23,6 +23,9 @@ module "stack" {
   cloud_armor         = var.cloud_armor
   alert_email         = var.alert_email
 
+  error_rate_threshold = var.error_rate_threshold
+  p95_latency_ms       = var.p95_latency_ms
+
   min_instances_queries  = var.min_instances_queries
   min_instances_pipeline = var.min_instances_pipeline
 

@@ -118,3 +118,15 @@ variable "min_instances_pipeline" {
   type        = number
   default     = 1
 }
+
+variable "error_rate_threshold" {
+  description = "Alert when 5xx answers exceed this share (0-1) of requests over 5 minutes."
+  type        = number
+  default     = 0.02
+}
+
+variable "p95_latency_ms" {
+  description = "Alert when a function's p95 latency exceeds this many milliseconds over 5 minutes."
+  type        = number
+  default     = 5000
+}

@@ -5,7 +5,7 @@ locals {
   # public: reachable from the internet (the app authenticates: AUTH_MODE=firebase or apikey).
   # secrets: gets the secret environment (model keys); only functions that call models.
   functions = {
-    auth     = { public = true, timeout = 60, memory = "512Mi", secrets = false, event = false }
+    auth = { public = true, timeout = 60, memory = "512Mi", secrets = false, event = false }
     # charts: its render worker may commit CHART_RENDER_MEMORY_MB (1024 by default) beside the serving process.
     charts   = { public = true, timeout = 60, memory = "2Gi", secrets = false, event = false }
     datasets = { public = true, timeout = 300, memory = "2Gi", secrets = false, event = false }
@@ -70,16 +70,20 @@ resource "google_cloudfunctions2_function" "function" {
     available_cpu                    = "1"
     max_instance_request_concurrency = each.value.event ? 1 : 8
     max_instance_count               = var.max_instances
-    # Warm instances where a cold start is felt (queries, pipeline in prod): var.min_instances. Startup CPU
-    # boost is a Cloud Run setting the Cloud Functions API does not expose for gen2 functions; warm
-    # instances are how the cold start is kept off a user's request here.
-    min_instance_count               = lookup(var.min_instances, each.key, 0)
-    all_traffic_on_latest_revision   = true
-    # Public functions take traffic only through the load balancer (gateway module: one origin, TLS, Cloud
-    # Armor) and from inside the project (the app authenticates). pipeline and ingest are called only by Cloud
-    # Tasks and Eventarc of this project, which Cloud Run counts as internal traffic; run.invoker (iam module)
-    # decides who may call them.
-    ingress_settings              = each.value.public ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_INTERNAL_ONLY"
+    # Warm instances where a cold start is felt (queries and pipeline; 1 each in prod): var.min_instances.
+    # Startup CPU boost (Cloud Run's startup_cpu_boost) has no field in the Cloud Functions v2 API, so
+    # google_cloudfunctions2_function cannot set it; setting it on the underlying Cloud Run service
+    # (gcloud run services update --cpu-boost) would drift and be undone by the next function deploy. Warm
+    # instances keep the cold start off a user's request instead; the cold start itself is kept short in the
+    # code (lazy clients, litellm imported only where a model is called; tests/unit/test_cold_start.py).
+    min_instance_count             = lookup(var.min_instances, each.key, 0)
+    all_traffic_on_latest_revision = true
+    # Public functions: behind the load balancer (a domain is set) only the load balancer (one origin, TLS,
+    # Cloud Armor) and the project's own network reach them, so X-Forwarded-For always has the load balancer's
+    # shape (TRUSTED_PROXY_HOPS=2). Without a domain their own URLs are the way in: ALLOW_ALL (the app
+    # authenticates every request). pipeline and ingest are called only by Cloud Tasks and Eventarc of this
+    # project, which Cloud Run counts as internal traffic; run.invoker (iam module) decides who may call them.
+    ingress_settings              = each.value.public ? (var.behind_load_balancer ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL") : "ALLOW_INTERNAL_ONLY"
     vpc_connector                 = var.vpc_connector
     vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
     environment_variables         = merge(var.environment, local.module_environment)

@@ -81,6 +81,12 @@ variable "public_http" {
   default     = true
 }
 
+variable "behind_load_balancer" {
+  description = "The public functions sit behind the gateway module's load balancer: their ingress is ALLOW_INTERNAL_AND_GCLB (false: ALLOW_ALL, their own URLs are the way in)."
+  type        = bool
+  default     = false
+}
+
 variable "max_instances" {
   description = "Upper bound of instances per function (a cost ceiling)."
   type        = number

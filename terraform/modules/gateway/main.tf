@@ -1,27 +1,16 @@
 # One origin for the whole API: a global external Application Load Balancer in front of the public functions.
 #
-# Each public function (a Cloud Functions gen2 function is a Cloud Run service) gets a serverless NEG and a
-# backend service; the URL map routes /api/v1/<function> and /api/v1/<function>/* to it, plus the paths in
-# var.extra_routes (the combined OpenAPI document, metrics, the original API's routes). Paths are not
-# rewritten: a function matches its routes on the part after /api/v1/<name> (FunctionApp.inner_path).
-# The table is shared/convoinsight/web/gateway.py; tests/unit/test_terraform_gateway.py holds this to it.
-
-locals {
-  # path => function: every public function's prefix, then the extra routes.
-  function_paths = merge(
-    { for name, _ in var.services : "/api/v1/${name}" => name },
-    { for name, _ in var.services : "/api/v1/${name}/*" => name },
-  )
-  extra_paths = merge(
-    { for path, name in var.extra_routes : path => name if contains(keys(var.services), name) },
-    { for path, name in var.extra_routes : "${path}/*" => name if contains(keys(var.services), name) },
-  )
-  routes = merge(local.function_paths, local.extra_paths)
-}
+# Each public function gets a serverless NEG and a backend service; the URL map routes /api/v1/<function> and
+# /api/v1/<function>/* to it, plus the paths in var.extra_routes (the combined OpenAPI document, metrics, the
+# original API's routes). Paths are not rewritten: a function matches its routes on the part after
+# /api/v1/<name> (FunctionApp.inner_path). The table itself is routes.tf; its source of truth is
+# shared/convoinsight/web/gateway.py, and tests/unit/test_terraform_gateway.py holds the two together.
 
 resource "google_compute_global_address" "api" {
-  project = var.project_id
-  name    = "${var.name_prefix}-api"
+  project      = var.project_id
+  name         = "${var.name_prefix}-api"
+  address_type = "EXTERNAL"
+  ip_version   = "IPV4"
 }
 
 resource "google_compute_region_network_endpoint_group" "function" {
@@ -31,11 +20,17 @@ resource "google_compute_region_network_endpoint_group" "function" {
   region                = var.region
   name                  = "${var.name_prefix}-${each.key}-neg"
   network_endpoint_type = "SERVERLESS"
-  # A gen2 function is served by the Cloud Run service of the same name: the NEG points at that service
-  # (the cloud_function block is for 1st-gen functions).
+  # A gen2 function IS a Cloud Run service (service_config.service, named like the function), and serverless
+  # NEGs reach gen2 functions through their Cloud Run service: the cloud_run block. The cloud_function block
+  # addresses 1st-gen functions only.
   cloud_run {
     service = each.value
   }
+}
+
+locals {
+  # RE2, matched against the whole path by Cloud Armor's request.path.matches().
+  waf_exempt_paths = "^/(api/v1/(sources|datasets|prompts)(/.*)?|upload-datasets(/.*)?)$"
 }
 
 resource "google_compute_security_policy" "api" {
@@ -44,12 +39,28 @@ resource "google_compute_security_policy" "api" {
   project = var.project_id
   name    = "${var.name_prefix}-api"
 
+  # The WAF signatures run first: a throttle rule that lets a request through ends the evaluation.
+  # Known exploit probes (Log4Shell's ${jndi:...} and the other CVE signatures) never belong in any request.
+  rule {
+    action   = "deny(403)"
+    priority = 900
+    match {
+      expr {
+        expression = "evaluatePreconfiguredWaf('cve-canary')"
+      }
+    }
+    description = "CVE signatures (cve-canary: Log4j lookups and others), everywhere"
+  }
+
   rule {
     action   = "deny(403)"
     priority = 1000
     match {
       expr {
-        expression = "evaluatePreconfiguredWaf('sqli-v33-stable', {'sensitivity': 1}) || evaluatePreconfiguredWaf('xss-v33-stable', {'sensitivity': 1})"
+        # Not on the functions whose bodies carry SQL or user data by design (guarded SQL and table writes in
+        # sources, uploaded files in datasets and /upload-datasets, prompt templates in prompts): signatures would
+        # refuse legitimate requests there, and those bodies are parsed by allow-lists, never interpolated.
+        expression = "!request.path.matches('${local.waf_exempt_paths}') && (evaluatePreconfiguredWaf('sqli-v33-stable', {'sensitivity': 1}) || evaluatePreconfiguredWaf('xss-v33-stable', {'sensitivity': 1}))"
       }
     }
     description = "OWASP SQL injection and XSS signatures (questions are text: sensitivity 1 keeps false positives low)"
@@ -109,8 +120,11 @@ resource "google_compute_backend_service" "function" {
 }
 
 resource "google_compute_url_map" "api" {
-  project         = var.project_id
-  name            = "${var.name_prefix}-api"
+  project = var.project_id
+  name    = "${var.name_prefix}-api"
+  # What no route claims (another host, /api/v1/pipeline/...) goes to health, which answers the API's JSON 404
+  # (route_not_found), as the emulator does for the paths function_for() leaves unclaimed. Health's root-level
+  # routes (/, /live, /ready) answer there as well; a console bucket would take / over when there is one.
   default_service = google_compute_backend_service.function["health"].id
 
   host_rule {
@@ -123,22 +137,43 @@ resource "google_compute_url_map" "api" {
     default_service = google_compute_backend_service.function["health"].id
 
     dynamic "path_rule" {
-      for_each = var.services
+      for_each = local.paths_by_function
       content {
-        paths   = sort([for path, name in local.routes : path if name == path_rule.key])
+        paths   = path_rule.value
         service = google_compute_backend_service.function[path_rule.key].id
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(local.routes) == local.route_count
+      error_message = "Two routes claim the same path (a function named like an extra route?): see routes.tf."
     }
   }
 }
 
 resource "google_compute_managed_ssl_certificate" "api" {
   project = var.project_id
-  name    = "${var.name_prefix}-api"
+  # A new domain means a new certificate: named after the domain so that the new one is made (and put on the
+  # proxy) before the old one, which is still in use until then, is deleted.
+  name = "${var.name_prefix}-api-${substr(sha256(var.domain), 0, 8)}"
 
   managed {
     domains = [var.domain]
   }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# TLS 1.2 or newer with the MODERN cipher profile: every current browser and HTTP client speaks it.
+resource "google_compute_ssl_policy" "api" {
+  project         = var.project_id
+  name            = "${var.name_prefix}-api"
+  profile         = "MODERN"
+  min_tls_version = "TLS_1_2"
 }
 
 resource "google_compute_target_https_proxy" "api" {
@@ -146,6 +181,7 @@ resource "google_compute_target_https_proxy" "api" {
   name             = "${var.name_prefix}-api"
   url_map          = google_compute_url_map.api.id
   ssl_certificates = [google_compute_managed_ssl_certificate.api.id]
+  ssl_policy       = google_compute_ssl_policy.api.id
 }
 
 resource "google_compute_global_forwarding_rule" "https" {

@@ -31,11 +31,22 @@ variable "name_prefix" {
 variable "domain" {
   description = "The API's domain (e.g. api.example.com): the managed certificate's and the URL map's host. Point its DNS A record at the output ip_address."
   type        = string
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain))
+    error_message = "domain must be a lowercase DNS name such as api.example.com (no scheme, port, path or trailing dot)."
+  }
 }
 
 variable "services" {
-  description = "Public function name => the Cloud Run service serving it (functions module output service_names, public only)."
+  description = "Public function name => the Cloud Run service serving it (functions module output public_service_names). Private functions (pipeline, ingest) must never be listed: whatever is here is reachable from the internet."
   type        = map(string)
+
+  validation {
+    # health is the URL map's default backend: it answers every unclaimed path with the API's JSON 404.
+    condition     = contains(keys(var.services), "health")
+    error_message = "services must include health (the default backend)."
+  }
 }
 
 variable "extra_routes" {
@@ -50,13 +61,23 @@ variable "cloud_armor" {
 }
 
 variable "armor_requests_per_minute" {
-  description = "Cloud Armor's per-address ceiling (requests a minute) when cloud_armor is true."
+  description = "Cloud Armor's per-address ceiling (requests a minute) when cloud_armor is true; answers 429 above it."
   type        = number
   default     = 1200
+
+  validation {
+    condition     = var.armor_requests_per_minute >= 10 && floor(var.armor_requests_per_minute) == var.armor_requests_per_minute
+    error_message = "armor_requests_per_minute must be a whole number of at least 10."
+  }
 }
 
 variable "log_sample_rate" {
   description = "Share of requests the load balancer logs (0-1)."
   type        = number
   default     = 1
+
+  validation {
+    condition     = var.log_sample_rate >= 0 && var.log_sample_rate <= 1
+    error_message = "log_sample_rate must be between 0 and 1."
+  }
 }

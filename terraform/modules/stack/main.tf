@@ -36,10 +36,13 @@ locals {
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudtasks.googleapis.com",
+    "compute.googleapis.com", # the load balancer (gateway module)
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "logging.googleapis.com",    # log-based metrics (monitoring module)
+    "monitoring.googleapis.com", # alert policies and the notification channel
     "pubsub.googleapis.com",
     "redis.googleapis.com",
     "run.googleapis.com",
@@ -126,8 +129,10 @@ module "functions" {
   datasets_bucket    = module.storage.bucket_name
   vpc_connector      = module.redis.vpc_connector
   public_http        = var.public_http
-  max_instances      = var.max_instances
-  min_instances      = { queries = var.min_instances_queries, pipeline = var.min_instances_pipeline }
+  # Behind the load balancer the public functions take no traffic on their own URLs (ingress).
+  behind_load_balancer = var.domain != ""
+  max_instances        = var.max_instances
+  min_instances        = { queries = var.min_instances_queries, pipeline = var.min_instances_pipeline }
 
   depends_on = [google_project_service.api]
 }
@@ -156,11 +161,21 @@ module "gateway" {
   depends_on = [google_project_service.api]
 }
 
+# The load balancer forwards no identity: Cloud Run lets its requests in only with run.invoker for allUsers
+# (public_http). A plan with a domain and public_http = false would answer every request with 403.
+check "load_balancer_needs_public_http" {
+  assert {
+    condition     = var.domain == "" || var.public_http
+    error_message = "domain is set but public_http is false: the load balancer's requests will be refused (403) by Cloud Run IAM."
+  }
+}
+
 module "monitoring" {
   source = "../monitoring"
 
   project_id           = var.project_id
   name_prefix          = var.name_prefix
+  services             = values(module.functions.names)
   alert_email          = var.alert_email
   error_rate_threshold = var.error_rate_threshold
   p95_latency_ms       = var.p95_latency_ms

@@ -152,9 +152,14 @@ variable "force_destroy" {
 }
 
 variable "domain" {
-  description = "The API's domain (e.g. api.example.com): a global HTTPS load balancer with a managed certificate serves it, and PUBLIC_BASE_URL is https://<domain>. Empty: no load balancer (function URLs only)."
+  description = "The API's domain (e.g. api.example.com): a global HTTPS load balancer with a managed certificate serves it, PUBLIC_BASE_URL is https://<domain> and the public functions take traffic only through it. Empty: no load balancer (function URLs only)."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.domain == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain))
+    error_message = "domain must be empty or a lowercase DNS name such as api.example.com (no scheme, port, path or trailing dot)."
+  }
 }
 
 variable "cloud_armor" {
@@ -167,28 +172,53 @@ variable "min_instances_queries" {
   description = "Warm instances of the queries function (first answers without a cold start)."
   type        = number
   default     = 0
+
+  validation {
+    condition     = var.min_instances_queries >= 0 && var.min_instances_queries <= 100 && floor(var.min_instances_queries) == var.min_instances_queries
+    error_message = "min_instances_queries must be a whole number from 0 to 100."
+  }
 }
 
 variable "min_instances_pipeline" {
   description = "Warm instances of the pipeline function (async stages without a cold start)."
   type        = number
   default     = 0
+
+  validation {
+    condition     = var.min_instances_pipeline >= 0 && var.min_instances_pipeline <= 100 && floor(var.min_instances_pipeline) == var.min_instances_pipeline
+    error_message = "min_instances_pipeline must be a whole number from 0 to 100."
+  }
 }
 
 variable "alert_email" {
   description = "Where the error-rate and latency alerts are mailed; empty: no notification channel."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.alert_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be empty or an email address."
+  }
 }
 
 variable "error_rate_threshold" {
-  description = "Alert when 5xx answers exceed this share of requests over 5 minutes."
+  description = "Alert when 5xx answers exceed this share (0-1) of all requests over 5 minutes."
   type        = number
   default     = 0.02
+
+  validation {
+    condition     = var.error_rate_threshold > 0 && var.error_rate_threshold < 1
+    error_message = "error_rate_threshold is a share of requests: between 0 and 1, e.g. 0.02 for 2%."
+  }
 }
 
 variable "p95_latency_ms" {
   description = "Alert when a function's p95 latency exceeds this many milliseconds over 5 minutes."
   type        = number
   default     = 5000
+
+  validation {
+    condition     = var.p95_latency_ms > 0
+    error_message = "p95_latency_ms must be positive."
+  }
 }

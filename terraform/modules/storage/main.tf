@@ -44,14 +44,18 @@ resource "google_storage_bucket" "datasets" {
     }
   }
 
+  # Browsers PUT files to V4 signed upload URLs and fetch signed downloads (chart images) from
+  # the origins in cors_origins, the same list the stack writes into the functions' CORS_ORIGINS. The local
+  # emulator's bucket answers preflights alike (convoinsight.web.responses.bucket_cors_headers; a test holds the
+  # two together). response_header is both what a preflight may ask to send (the signed Content-Type) and what a
+  # page may read back.
   dynamic "cors" {
     for_each = length(var.cors_origins) > 0 ? [var.cors_origins] : []
     content {
       origin          = cors.value
-      # PUT: signed uploads; GET/HEAD: signed downloads (chart images) read by a page's fetch.
-      method          = ["PUT", "GET", "HEAD"]
+      method          = ["PUT", "GET", "HEAD", "OPTIONS"]
       response_header = ["Content-Type", "Content-Length", "ETag"]
-      max_age_seconds = 3600
+      max_age_seconds = var.cors_max_age_seconds
     }
   }
 }

@@ -29,13 +29,24 @@ variable "bucket_name" {
 }
 
 variable "cors_origins" {
-  description = "Origins allowed to PUT files to signed upload URLs from a browser; empty means no CORS rule."
+  description = "Origins allowed to PUT files to signed upload URLs and GET signed downloads from a browser (the same list as CORS_ORIGINS); empty means no CORS rule."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for o in var.cors_origins : o == "*" || can(regex("^https?://", o))])
     error_message = "each CORS origin must be * or start with http:// or https://."
+  }
+}
+
+variable "cors_max_age_seconds" {
+  description = "How long a browser may cache the bucket's CORS preflight answer (Access-Control-Max-Age), in seconds."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.cors_max_age_seconds >= 0 && var.cors_max_age_seconds <= 86400
+    error_message = "cors_max_age_seconds must be between 0 and 86400."
   }
 }
 
