@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import time
+from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 from convoinsight.errors import Unauthenticated
@@ -36,10 +37,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _keys(settings: Settings) -> list[bytes]:
+@lru_cache(maxsize=8)
+def _keys(settings: Settings) -> tuple[bytes, ...]:
+    """The derived link keys, once per configuration (settings are frozen and hashable): a page of history signs
+    a link per turn, and local mode would otherwise read the key file for each one."""
     from convoinsight.security.crypto import key_material
 
-    return [hmac.new(key, PURPOSE, hashlib.sha256).digest() for key in key_material(settings)]
+    return tuple(hmac.new(key, PURPOSE, hashlib.sha256).digest() for key in key_material(settings))
 
 
 def _mac(key: bytes, user_id: str, resource: str, expires: int) -> bytes:
