@@ -5,7 +5,7 @@ import functions_framework
 from convoinsight.api.llm import app
 from convoinsight.web.framework import start_function
 
-start_function()  # at cold start: refuse bad settings; Flask's own errors in the JSON error shape
+start_function(calls_models=True)  # at cold start: settings checked, JSON errors, litellm preloaded if needed
 
 
 @functions_framework.http

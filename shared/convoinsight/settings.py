@@ -69,6 +69,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROMPTS_DIR", "", "Folder of the agents' prompt YAML files; empty means the `prompts/` shipped beside "
             "the package (a function bundle's root, or the repository's)."),
     Setting("LLM_TIMEOUT_SECONDS", "60", "Timeout of one model call, in seconds."),
+    Setting("LLM_PRELOAD", "auto", "When the functions that call models (`queries`, `pipeline`, `llm`) import "
+            "litellm: `auto` in the background as the instance starts when a server model, endpoint or key is "
+            "configured (else on the first remote call: the offline planner never needs it); `always` in the "
+            "background at every start (users bring their own keys); `never` on the first remote call.",
+            ("auto", "always", "never")),
     Setting("LLM_MAX_RETRIES", "2", "Retries of one model call on 429, 5xx and timeouts (exponential backoff "
             "with jitter) before the next fallback model."),
     Setting("LLM_BREAKER_THRESHOLD", "5", "Failed calls within a minute that open a model's circuit breaker "
@@ -247,6 +252,7 @@ class Settings:
     llm_api_key: str
     prompts_dir: Path
     llm_timeout_seconds: float
+    llm_preload: str
     llm_max_retries: int
     llm_breaker_threshold: int
     llm_breaker_cooldown_seconds: int
@@ -481,6 +487,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_api_key=raw["LLM_API_KEY"],
         prompts_dir=Path(raw["PROMPTS_DIR"]) if raw["PROMPTS_DIR"] else DEFAULT_PROMPTS_DIR,
         llm_timeout_seconds=timeout,
+        llm_preload=raw["LLM_PRELOAD"],
         llm_max_retries=_int("LLM_MAX_RETRIES", raw["LLM_MAX_RETRIES"], 0),
         llm_breaker_threshold=_int("LLM_BREAKER_THRESHOLD", raw["LLM_BREAKER_THRESHOLD"], 0),
         llm_breaker_cooldown_seconds=_int("LLM_BREAKER_COOLDOWN_SECONDS", raw["LLM_BREAKER_COOLDOWN_SECONDS"], 1),

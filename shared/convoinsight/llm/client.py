@@ -1,10 +1,12 @@
-"""Every model call goes through here, and through litellm.
+"""Every model call goes through here: remote models through litellm, the offline planner in-process.
 
-litellm is imported on the first call, never at module import (it costs
-~2.5 s and ~165 MB: functions that never call a model must not pay it).
-With no model, endpoint or key configured, the default model is the
-offline planner, registered as a litellm custom provider, so the code path
-is the same. It is also the fallback when a configured model fails.
+litellm is imported on the first remote call, never at module import (it costs seconds and ~170 MiB:
+functions that never call a model must not pay it, nor a deployment with no model configured). Where
+a remote model is configured, ``preload_litellm`` imports it in the background as the instance starts
+(``web/framework.py``), so the first question overlaps the import instead of waiting for all of it.
+With no model, endpoint or key configured, the default model is the offline planner, answered by
+``llm/offline/agents.py`` with a reply of litellm's shape: ``_completion`` is the one seam that knows
+which one answered. The offline planner is also the fallback when a configured model fails.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from convoinsight.cache import Cache
 from convoinsight.errors import BadRequest, ConvoInsightError, LLMOutputInvalid, UpstreamError
 from convoinsight.llm import keys
-from convoinsight.llm.catalog import OFFLINE_MODEL, OFFLINE_PROVIDER, provider_of, qualified
+from convoinsight.llm.catalog import OFFLINE_MODEL, provider_of, qualified
 from convoinsight.llm.guards import CircuitBreaker, TokenBudget
 from convoinsight.llm.jsonout import extract_json, validate
 from convoinsight.llm.keys import Credential
@@ -57,19 +59,36 @@ def litellm_module():
                 library_logger.setLevel(logging.WARNING)
                 library_logger.propagate = True
 
-            from convoinsight.llm.offline.provider import OfflinePlannerLLM
-
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.drop_params = True  # providers that lack seed / response_format still answer
-            litellm.custom_provider_map = [
-                entry for entry in litellm.custom_provider_map if entry.get("provider") != OFFLINE_PROVIDER
-            ] + [{"provider": OFFLINE_PROVIDER, "custom_handler": OfflinePlannerLLM()}]
-            from litellm.utils import custom_llm_setup
-
-            custom_llm_setup()
             _litellm = litellm
         return _litellm
+
+
+_preload: threading.Thread | None = None
+
+
+def preload_litellm() -> threading.Thread:
+    """Import litellm on a background thread (once per process); a call that needs it meanwhile waits on
+    ``litellm_module``'s lock for the rest of the import only."""
+    global _preload
+    with _litellm_lock:
+        if _preload is None:
+            _preload = threading.Thread(target=_preload_quietly, name="litellm-preload", daemon=True)
+            _preload.start()
+        return _preload
+
+
+def _preload_quietly() -> None:
+    started = time.perf_counter()
+    try:
+        litellm_module()
+    except Exception:  # the first call imports it again and fails with the real error, where it is seen
+        log.warning("litellm could not be preloaded", exc_info=True)
+        return
+    seconds = round(time.perf_counter() - started, 2)
+    logs.event(log, "llm_preloaded", f"litellm imported in the background in {seconds}s", seconds=seconds)
 
 
 _RETRYABLE_NAMES = {"RateLimitError", "InternalServerError", "ServiceUnavailableError", "Timeout",
@@ -230,7 +249,7 @@ class LLMClient:
             tokens = int(getattr(getattr(response, "usage", None), "total_tokens", 0) or 0)
             if candidate != model:
                 meter.add_fallback()
-            cost, latency = _cost(litellm_module(), response, candidate), (time.perf_counter() - started) * 1000
+            cost, latency = _cost(response, candidate), (time.perf_counter() - started) * 1000
             paid_by = None if candidate == OFFLINE_MODEL else credential.owner if credential else "server"
             meter.record(agent, candidate, tokens, cost, latency, paid_by=paid_by)
             metrics.llm_call(agent, candidate, "ok", usage=getattr(response, "usage", None), cost_usd=cost)
@@ -250,10 +269,15 @@ class LLMClient:
 
     def _completion(self, request: dict[str, Any], draft: Draft | None = None):
         """One logical call: retried with exponential backoff and jitter on transient failures. With a draft
-        it streams; the offline planner never does (its whole answer reaches the draft at the end)."""
-        litellm = litellm_module()
+        it streams; the offline planner never does (its whole answer reaches the draft at the end).
+
+        The one seam between the two kinds of model: the offline planner answers in-process with a reply of
+        litellm's shape, and litellm is never imported for it."""
         if request["model"] == OFFLINE_MODEL:
-            return litellm.completion(**request)
+            from convoinsight.llm.offline.agents import complete
+
+            return complete(request)
+        litellm = litellm_module()
         retrying = Retrying(stop=stop_after_attempt(1 + self.settings.llm_max_retries),
                             wait=wait_exponential_jitter(multiplier=0.2, max=4.0),
                             retry=retry_if_exception(_retryable), reraise=True)
@@ -318,10 +342,10 @@ def route_for(settings: Settings, credential: Credential, model: str) -> dict[st
     return route
 
 
-def _cost(litellm, response, model: str) -> float:
+def _cost(response, model: str) -> float:
     if model == OFFLINE_MODEL:
         return 0.0
     try:
-        return float(litellm.completion_cost(completion_response=response) or 0.0)
+        return float(litellm_module().completion_cost(completion_response=response) or 0.0)
     except Exception:  # unknown models (self-hosted endpoints) have no price: count them as free
         return 0.0

@@ -10,6 +10,10 @@
   and Flask's ``/static/<path>`` route is gone (it answered ``GET /static/x`` itself, shadowing a
   domain named ``static``; functions serve no static files).
 
+- A function that calls models (``calls_models``) with a remote model configured starts importing
+  litellm in the background now (``LLM_PRELOAD``), so the instance's first question overlaps the import
+  instead of waiting for all of it.
+
 - Servers answer a few malformed requests (431 headers too large, 414, a bad request line) before any
   app runs, with an HTML page: gunicorn, functions-framework's server in the cloud, gets its error
   writer replaced by one that writes the JSON shape; the emulator's werkzeug server does the same
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import uuid
 
 from flask import Flask, current_app, has_app_context, request
@@ -43,9 +49,9 @@ CODES = {
 CRASH_HEADER = ("X-Google-Status", "crash")
 
 
-def start_function() -> None:
-    """Fail fast on bad settings, log as Cloud Logging reads it, and make Flask's own errors JSON (see the
-    module docstring)."""
+def start_function(*, calls_models: bool = False) -> None:
+    """Fail fast on bad settings, log as Cloud Logging reads it, make Flask's own errors JSON, and for a
+    function that calls models start importing litellm when it will be needed (see the module docstring)."""
     try:
         settings = get_settings()
     except ConfigError as exc:
@@ -55,6 +61,53 @@ def start_function() -> None:
     if has_app_context():  # functions-framework runs main.py inside its app's context
         install(current_app._get_current_object())  # type: ignore[attr-defined]
     gunicorn_errors_as_json()
+    if calls_models and preloads_litellm(settings):
+        schedule_preload()
+
+
+def preloads_litellm(settings) -> bool:
+    if settings.llm_preload == "never":
+        return False
+    return settings.llm_preload == "always" or bool(settings.llm_model or settings.llm_api_base
+                                                    or settings.llm_api_key)
+
+
+_preload_after_fork = False
+
+
+def schedule_preload() -> None:
+    """Start litellm's background import in the process that serves requests.
+
+    functions-framework's server (gunicorn) runs main.py in its master and then forks the worker that serves:
+    a thread started before the fork does not exist in the worker, and a half-done import would be copied
+    into it. There the import starts in each forked worker; anywhere else (the emulator, a test client,
+    ``--debug``) it starts now."""
+    global _preload_after_fork
+    from convoinsight.llm.client import preload_litellm
+
+    if not _forks_workers():
+        preload_litellm()
+    elif not _preload_after_fork:
+        _preload_after_fork = True
+        os.register_at_fork(after_in_child=_preload_in_worker)
+
+
+def _preload_in_worker() -> None:
+    global _preload_after_fork
+    if _preload_after_fork:  # a process the worker forks in turn (the SQL engine's) does not import litellm
+        _preload_after_fork = False
+        from convoinsight.llm.client import preload_litellm
+
+        preload_litellm()
+
+
+def _forks_workers() -> bool:
+    """Whether this process is functions-framework's gunicorn master (its CLI without ``--debug``)."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    cli = program in ("functions-framework", "functions_framework") or \
+        sys.argv[0].replace("\\", "/").endswith("functions_framework/__main__.py")
+    debug = "--debug" in sys.argv or os.environ.get("DEBUG", "").lower() in ("1", "true")
+    return cli and not debug
 
 
 def install(app: Flask) -> None:

@@ -1,18 +1,22 @@
-"""The offline planner as a litellm custom provider (model ``convoinsight/offline-planner``).
+"""The offline planner as a model (``convoinsight/offline-planner``), run in-process without litellm.
 
 It answers each agent's contract deterministically from the JSON context in
 the user message, so the pipeline runs the same code with or without a model.
-The agent is told apart by the ``X-ConvoInsight-Agent`` header, as any gateway would.
+``complete`` takes the same request a remote model gets (``llm/client.py`` builds it) and returns a
+reply of the same shape as litellm's (``choices[0].message.content``, ``usage``, ``model``): the client's
+one seam (``LLMClient._completion``) is the only place that knows which one answered. The agent is told
+apart by the ``X-ConvoInsight-Agent`` header, as any gateway would.
+
+Running it directly, not as a litellm custom provider, is what keeps a deployment with no model from
+ever importing litellm (seconds and ~170 MiB at the first question).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
-
-from litellm import CustomLLM
-from litellm.types.utils import ModelResponse
 
 from convoinsight.charts.suggest import suggest_spec
 from convoinsight.llm.jsonout import extract_json
@@ -106,15 +110,41 @@ _AGENTS = {
 }
 
 
-class OfflinePlannerLLM(CustomLLM):
-    def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        headers = {k.lower(): v for k, v in (kwargs.get("headers") or {}).items()}
-        agent = headers.get("x-convoinsight-agent", "")
-        if agent not in _AGENTS:
-            content = json.dumps({"error": f"the offline planner does not serve agent {agent!r}"})
-        else:
-            content = json.dumps(answer(agent, _context(kwargs.get("messages") or [])), default=str)
-        response = kwargs.get("model_response") or ModelResponse()
-        response.choices[0].message.content = content
-        response.model = "offline-planner"
-        return response
+@dataclass(frozen=True)
+class Message:
+    content: str
+    role: str = "assistant"
+
+
+@dataclass(frozen=True)
+class Choice:
+    message: Message
+    index: int = 0
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What litellm's ``completion`` returns, as far as the client reads it."""
+
+    choices: list[Choice]
+    model: str = "offline-planner"
+    usage: Usage = field(default_factory=Usage)
+
+
+def complete(request: dict[str, Any]) -> Reply:
+    """The offline planner's reply to one model request (``model``, ``messages``, ``extra_headers``)."""
+    headers = {k.lower(): v for k, v in (request.get("extra_headers") or {}).items()}
+    agent = headers.get("x-convoinsight-agent", "")
+    if agent not in _AGENTS:
+        content = json.dumps({"error": f"the offline planner does not serve agent {agent!r}"})
+    else:
+        content = json.dumps(answer(agent, _context(request.get("messages") or [])), default=str)
+    return Reply([Choice(Message(content))])
