@@ -55,7 +55,8 @@ class Prompt:
     def messages(self, context: dict[str, Any]) -> list[dict[str, str]]:
         """The chat messages for one call; the context travels as a JSON block in the user turn."""
         user = string.Template(self.user_template).safe_substitute(
-            context=json.dumps(context, ensure_ascii=False, default=str, indent=1)
+            # Compact: fewer tokens, and json's C encoder (``indent`` falls back to the pure-Python one).
+            context=json.dumps(context, ensure_ascii=False, default=str)
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
