@@ -70,9 +70,10 @@ SETTINGS: tuple[Setting, ...] = (
             "the package (a function bundle's root, or the repository's)."),
     Setting("LLM_TIMEOUT_SECONDS", "60", "Timeout of one model call, in seconds."),
     Setting("LLM_PRELOAD", "auto", "When the functions that call models (`queries`, `pipeline`, `llm`) import "
-            "litellm: `auto` in the background as the instance starts when a server model, endpoint or key is "
-            "configured (else on the first remote call: the offline planner never needs it); `always` in the "
-            "background at every start (users bring their own keys); `never` on the first remote call.",
+            "litellm: `auto` as the instance starts when a server model, endpoint or key is configured (under "
+            "functions-framework's server before the port opens, so no request of a new instance waits for it; "
+            "elsewhere in the background), else on the first remote call (the offline planner never needs it); "
+            "`always` at every start (users bring their own keys); `never` on the first remote call.",
             ("auto", "always", "never")),
     Setting("LLM_MAX_RETRIES", "2", "Retries of one model call on 429, 5xx and timeouts (exponential backoff "
             "with jitter) before the next fallback model."),

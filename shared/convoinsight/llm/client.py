@@ -2,8 +2,8 @@
 
 litellm is imported on the first remote call, never at module import (it costs seconds and ~170 MiB:
 functions that never call a model must not pay it, nor a deployment with no model configured). Where
-a remote model is configured, ``preload_litellm`` imports it in the background as the instance starts
-(``web/framework.py``), so the first question overlaps the import instead of waiting for all of it.
+a remote model is configured it is imported as the instance starts (``web/framework.py``
+``schedule_preload``: before gunicorn's master binds its port, else ``preload_litellm`` in the background).
 With no model, endpoint or key configured, the default model is the offline planner, answered by
 ``llm/offline/agents.py`` with a reply of litellm's shape: ``_completion`` is the one seam that knows
 which one answered. The offline planner is also the fallback when a configured model fails.

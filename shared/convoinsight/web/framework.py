@@ -10,9 +10,9 @@
   and Flask's ``/static/<path>`` route is gone (it answered ``GET /static/x`` itself, shadowing a
   domain named ``static``; functions serve no static files).
 
-- A function that calls models (``calls_models``) with a remote model configured starts importing
-  litellm in the background now (``LLM_PRELOAD``), so the instance's first question overlaps the import
-  instead of waiting for all of it.
+- A function that calls models (``calls_models``) with a remote model configured imports litellm
+  before its instance takes traffic, or in the background where nothing forks (``LLM_PRELOAD``,
+  ``schedule_preload``): a question never waits for the whole import.
 
 - Servers answer a few malformed requests (431 headers too large, 414, a bad request line) before any
   app runs, with an HTML page: gunicorn, functions-framework's server in the cloud, gets its error
@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import sys
+import time
 import uuid
 
 from flask import Flask, current_app, has_app_context, request
@@ -72,32 +73,24 @@ def preloads_litellm(settings) -> bool:
                                                     or settings.llm_api_key)
 
 
-_preload_after_fork = False
-
-
 def schedule_preload() -> None:
-    """Start litellm's background import in the process that serves requests.
+    """Import litellm before the instance takes its first request, or alongside it.
 
-    functions-framework's server (gunicorn) runs main.py in its master and then forks the worker that serves:
-    a thread started before the fork does not exist in the worker, and a half-done import would be copied
-    into it. There the import starts in each forked worker; anywhere else (the emulator, a test client,
-    ``--debug``) it starts now."""
-    global _preload_after_fork
-    from convoinsight.llm.client import preload_litellm
+    Under functions-framework's server (gunicorn) main.py runs in the master before it binds the port and
+    forks the worker that serves: there litellm is imported now, synchronously. The instance then accepts
+    connections only once it is imported, and Cloud Run routes requests to an instance only once its port
+    accepts them (the startup probe): a new instance added under load never makes a request wait for the
+    import, and the forked worker shares the imported pages. (A thread would not survive the fork, and a
+    half-done import would be copied into the worker.) Anywhere else (the emulator, a test client,
+    ``--debug``) a background thread imports it while requests are served."""
+    from convoinsight.llm.client import litellm_module, preload_litellm
 
-    if not _forks_workers():
-        preload_litellm()
-    elif not _preload_after_fork:
-        _preload_after_fork = True
-        os.register_at_fork(after_in_child=_preload_in_worker)
-
-
-def _preload_in_worker() -> None:
-    global _preload_after_fork
-    if _preload_after_fork:  # a process the worker forks in turn (the SQL engine's) does not import litellm
-        _preload_after_fork = False
-        from convoinsight.llm.client import preload_litellm
-
+    if _forks_workers():
+        started = time.perf_counter()
+        litellm_module()
+        seconds = round(time.perf_counter() - started, 2)
+        logs.event(log, "llm_preloaded", f"litellm imported before serving in {seconds}s", seconds=seconds)
+    else:
         preload_litellm()
 
 
