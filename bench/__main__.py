@@ -14,7 +14,9 @@ def main() -> int:
     from bench import (
         charts_render,
         datasets,
+        first_request,
         grounding,
+        http_paths,
         ingest,
         jobs,
         pipeline,
@@ -27,8 +29,9 @@ def main() -> int:
     wanted = set(sys.argv[1:])
     results = {}
     suites = (("sql_engine", sql_engine), ("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding),
-              ("web_stack", web_stack), ("jobs", jobs), ("charts_render", charts_render), ("ingest", ingest),
-              ("sources", sources), ("session_export", session_export))
+              ("web_stack", web_stack), ("first_request", first_request), ("http_paths", http_paths), ("jobs", jobs),
+              ("charts_render", charts_render), ("ingest", ingest), ("sources", sources),
+              ("session_export", session_export))
     for name, module in suites:
         if wanted and name not in wanted:
             continue

@@ -5,7 +5,7 @@ import functions_framework
 from convoinsight.api.queries import app
 from convoinsight.web.framework import start_function
 
-start_function(calls_models=True)  # at cold start: settings checked, JSON errors, litellm preloaded if needed
+start_function(calls_models=True, runs_sql=True)  # settings checked; JSON errors; litellm, engine ahead
 
 
 @functions_framework.http

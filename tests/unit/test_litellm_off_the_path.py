@@ -1,4 +1,4 @@
-"""litellm stays off the first answer's path (#15).
+"""litellm (and the SQL engine's start) stay off the first answer's path (#15).
 
 - With no model configured, a whole question is answered by the offline planner without litellm ever being
   imported: a fresh process, as an instance serving its first question.
@@ -30,7 +30,8 @@ assert up.status_code == 201, up.get_json()
 body = function_client("queries").post("/", headers=user, json={{"domain": "shop",
                                         "prompt": "total revenue by region"}}).get_json()
 print(json.dumps({{"litellm": "litellm" in sys.modules, "sql_status": body.get("sql_status"),
-                  "rows": len((body.get("table") or {{}}).get("rows", [])), "model_calls": body["usage"]["llm_calls"]}}))
+                  "rows": len((body.get("table") or {{}}).get("rows", [])),
+                  "model_calls": body["usage"]["llm_calls"]}}))
 """
 
 START = """
@@ -47,9 +48,15 @@ if {fork!r}:
     if pid == 0:  # the gunicorn worker
         names = [t.name for t in threading.enumerate()]
         for t in threading.enumerate():
-            if t.name == "litellm-preload":
+            if t.name in ("litellm-preload", "engine-warm-up"):
                 t.join(120)
-        os.write(write, json.dumps({{"threads": names, "litellm": "litellm" in sys.modules}}).encode())
+        engine = []
+        if "engine-warm-up" in names:
+            from convoinsight.settings import get_settings
+            from convoinsight.sql.execute import engine_pool
+            engine = engine_pool(get_settings()).pids()
+        os.write(write, json.dumps({{"threads": names, "litellm": "litellm" in sys.modules,
+                                    "engine_workers": len(engine)}}).encode())
         os._exit(0)
     os.waitpid(pid, 0)
     child = json.loads(os.read(read, 100000))
@@ -57,7 +64,9 @@ for t in threading.enumerate():
     if t.name == "litellm-preload":
         t.join(120)
 print(json.dumps({{"imported_at_start": before, "threads": threads, "child": child,
-                  "litellm": "litellm" in sys.modules}}))
+                  "litellm": "litellm" in sys.modules,
+                  # warmed by a call through an in-memory transport: the openai SDK and the connection pool
+                  "warmed": all(m in sys.modules for m in ("openai", "httpcore._sync.http11"))}}))
 """
 
 
@@ -88,7 +97,7 @@ def _start(function: str, *, argv0: str = "pytest", fork: bool = False, **env: s
 def test_with_a_remote_model_litellm_is_imported_in_the_background_at_start():
     report = _start("queries", LLM_MODEL="openai/gpt-4o-mini", LLM_API_KEY="sk-not-real")
     assert "litellm-preload" in report["threads"]
-    assert report["litellm"] is True
+    assert report["litellm"] is True and report["warmed"] is True
 
 
 def test_under_gunicorn_the_master_imports_it_before_it_binds_and_forks_the_worker():
@@ -97,7 +106,11 @@ def test_under_gunicorn_the_master_imports_it_before_it_binds_and_forks_the_work
     report = _start("pipeline", argv0="/usr/local/bin/functions-framework", fork=True,
                     LLM_API_BASE="http://127.0.0.1:9/v1")
     assert report["imported_at_start"] is True and "litellm-preload" not in report["threads"]
+    assert report["warmed"] is True  # the first real call imports nothing more
     assert report["child"]["litellm"] is True
+    # The SQL engine's workers start in the worker (never in the master), alongside its first request.
+    assert "engine-warm-up" not in report["threads"] and "engine-warm-up" in report["child"]["threads"]
+    assert report["child"]["engine_workers"] >= 1
 
 
 def test_no_preload_without_a_model_with_never_or_for_a_function_that_calls_none():

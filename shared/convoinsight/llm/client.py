@@ -80,15 +80,45 @@ def preload_litellm() -> threading.Thread:
         return _preload
 
 
-def _preload_quietly() -> None:
+def warm_litellm() -> None:
+    """Import litellm and run one call through it, so the first real call is as fast as the next ones.
+
+    litellm's first completion imports another ~550 modules (the openai SDK, httpx, its provider handlers:
+    about a second). The warm-up call goes to an in-memory transport: nothing leaves the process."""
+    import httpx
+    import openai
+
+    litellm = litellm_module()
+    reply = {"id": "warm-up", "object": "chat.completion", "created": 0, "model": "warm-up",
+             "choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=reply))
+    client = openai.OpenAI(api_key="warm-up", base_url="http://warm-up.invalid/v1", max_retries=0,
+                           http_client=httpx.Client(transport=transport))
+    response = litellm.completion(model="openai/warm-up", messages=[{"role": "user", "content": "{}"}],
+                                  client=client, api_key="warm-up", num_retries=0,
+                                  response_format={"type": "json_object"})
+    _cost(response, "openai/gpt-4o-mini")  # the price lookup of a listed model
+    # What the in-memory transport skipped: the connection pool's modules (a real call's first connection).
+    import httpcore._synchronization  # noqa: F401
+    import httpcore._sync.http11  # noqa: F401
+
+
+def preload_now(where: str) -> None:
+    """``warm_litellm``, logged; a failure is logged only: the first call imports it again and fails with the
+    real error where it is seen."""
     started = time.perf_counter()
     try:
-        litellm_module()
-    except Exception:  # the first call imports it again and fails with the real error, where it is seen
+        warm_litellm()
+    except Exception:
         log.warning("litellm could not be preloaded", exc_info=True)
         return
     seconds = round(time.perf_counter() - started, 2)
-    logs.event(log, "llm_preloaded", f"litellm imported in the background in {seconds}s", seconds=seconds)
+    logs.event(log, "llm_preloaded", f"litellm imported and warmed {where} in {seconds}s", seconds=seconds)
+
+
+def _preload_quietly() -> None:
+    preload_now("in the background")
 
 
 _RETRYABLE_NAMES = {"RateLimitError", "InternalServerError", "ServiceUnavailableError", "Timeout",

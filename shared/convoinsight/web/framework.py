@@ -12,7 +12,8 @@
 
 - A function that calls models (``calls_models``) with a remote model configured imports litellm
   before its instance takes traffic, or in the background where nothing forks (``LLM_PRELOAD``,
-  ``schedule_preload``): a question never waits for the whole import.
+  ``schedule_preload``): a question never waits for the whole import. One that runs SQL (``runs_sql``)
+  starts the engine's workers in gunicorn's worker as it starts, alongside its first request.
 
 - Servers answer a few malformed requests (431 headers too large, 414, a bad request line) before any
   app runs, with an HTML page: gunicorn, functions-framework's server in the cloud, gets its error
@@ -26,7 +27,7 @@ import json
 import logging
 import os
 import sys
-import time
+import threading
 import uuid
 
 from flask import Flask, current_app, has_app_context, request
@@ -50,7 +51,7 @@ CODES = {
 CRASH_HEADER = ("X-Google-Status", "crash")
 
 
-def start_function(*, calls_models: bool = False) -> None:
+def start_function(*, calls_models: bool = False, runs_sql: bool = False) -> None:
     """Fail fast on bad settings, log as Cloud Logging reads it, make Flask's own errors JSON, and for a
     function that calls models start importing litellm when it will be needed (see the module docstring)."""
     try:
@@ -64,6 +65,8 @@ def start_function(*, calls_models: bool = False) -> None:
     gunicorn_errors_as_json()
     if calls_models and preloads_litellm(settings):
         schedule_preload()
+    if runs_sql and _forks_workers():
+        _warm_engine_after_fork()
 
 
 def preloads_litellm(settings) -> bool:
@@ -83,15 +86,43 @@ def schedule_preload() -> None:
     import, and the forked worker shares the imported pages. (A thread would not survive the fork, and a
     half-done import would be copied into the worker.) Anywhere else (the emulator, a test client,
     ``--debug``) a background thread imports it while requests are served."""
-    from convoinsight.llm.client import litellm_module, preload_litellm
+    from convoinsight.llm.client import preload_litellm, preload_now
 
     if _forks_workers():
-        started = time.perf_counter()
-        litellm_module()
-        seconds = round(time.perf_counter() - started, 2)
-        logs.event(log, "llm_preloaded", f"litellm imported before serving in {seconds}s", seconds=seconds)
+        preload_now("before serving")
     else:
         preload_litellm()
+
+
+_engine_warm_pending = False
+
+
+def _warm_engine_after_fork() -> None:
+    """Start the SQL engine's workers as gunicorn's worker starts, alongside its first request.
+
+    They are forked from a forkserver of their own (workers/pool.py), never from the master: the worker
+    starts them on a background thread, so the engine's start-up (a fresh interpreter importing DuckDB)
+    overlaps whatever the first request does before it runs SQL."""
+    global _engine_warm_pending
+    if not _engine_warm_pending:
+        _engine_warm_pending = True
+        os.register_at_fork(after_in_child=_warm_engine_in_worker)
+
+
+def _warm_engine_in_worker() -> None:
+    global _engine_warm_pending
+    if _engine_warm_pending:  # once, in gunicorn's worker: not in the processes it forks in turn
+        _engine_warm_pending = False
+        threading.Thread(target=_warm_engine, name="engine-warm-up", daemon=True).start()
+
+
+def _warm_engine() -> None:
+    try:
+        from convoinsight.sql.execute import engine_pool
+
+        engine_pool(get_settings()).warm()
+    except Exception:  # the first query starts them itself and reports what fails
+        log.warning("the SQL engine's workers could not be started ahead", exc_info=True)
 
 
 def _forks_workers() -> bool:
