@@ -100,8 +100,8 @@ def warm_litellm() -> None:
                                   response_format={"type": "json_object"})
     _cost(response, "openai/gpt-4o-mini")  # the price lookup of a listed model
     # What the in-memory transport skipped: the connection pool's modules (a real call's first connection).
+    import httpcore._sync.http11
     import httpcore._synchronization  # noqa: F401
-    import httpcore._sync.http11  # noqa: F401
 
 
 def preload_now(where: str) -> None:
