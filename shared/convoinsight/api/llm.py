@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from convoinsight.llm import directory, keys
-from convoinsight.llm.prompts import prompt_store
+from convoinsight.llm import keys
 from convoinsight.observability import audit
-from convoinsight.security import crypto
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 
 app = FunctionApp("llm")
@@ -21,11 +19,16 @@ class ModelsQuery(BaseModel):
 
 @app.route("GET", "/providers", summary="The model providers offered")
 def providers(ctx: RequestContext):
+    from convoinsight.llm import directory
+
     return {"providers": directory.providers(ctx.services, ctx.user_id)}
 
 
 @app.route("GET", "/models", query=ModelsQuery, summary="The models you can use now")
 def models(ctx: RequestContext):
+    from convoinsight.llm import directory
+    from convoinsight.llm.prompts import prompt_store  # the prompt files (yaml): only this route reads them
+
     provider = ctx.query.provider and keys.check_provider(ctx.query.provider)
     return {"models": directory.models(ctx.services, ctx.user_id, prompt_store(ctx.settings.prompts_dir),
                                        provider)}
@@ -47,6 +50,8 @@ def list_keys(ctx: RequestContext):
 
 @app.route("PUT", "/keys/<provider>", limit="dataset_ops", body=keys.KeyUpdate, summary="Rotate your key")
 def rotate_key(ctx: RequestContext, provider: str):
+    from convoinsight.security import crypto  # cryptography: on use, not at cold start
+
     body = json_body(ctx.request)
     record, data = keys.rotate(ctx.services, ctx.user_id, provider, body)
     audit.record(ctx.services, ctx.user_id, "llm_key.rotate", provider, api_base=record["api_base"],
@@ -63,6 +68,8 @@ def delete_key(ctx: RequestContext, provider: str):
 
 
 def _with_check(ctx: RequestContext, record: dict, api_key: str, verify: bool, model: str | None) -> dict:
+    from convoinsight.llm import directory
+
     shown = keys.public(record)
     if verify:
         credential = keys.Credential(record["provider"], "user", api_key, record.get("api_base"))

@@ -10,8 +10,6 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from convoinsight.errors import ConvoInsightError
-from convoinsight.jobs.service import handle_task
-from convoinsight.llm.prompts import prompt_store
 from convoinsight.observability import logs
 from convoinsight.web.app import FunctionApp, RequestContext, json_body
 from convoinsight.web.responses import json_response
@@ -30,6 +28,11 @@ class StageTask(BaseModel):
 @app.route("POST", "/", auth=False, limit=None, body=StageTask, summary="Run one stage of one async job",
            responses={200: "application/json", 503: "application/json"})
 def run_stage(ctx: RequestContext):
+    # The pipeline (agents, SQL compiler, model client) loads with the first task, not at cold start (issue #15):
+    # the instance starts, and answers its probes and OpenAPI document, without it.
+    from convoinsight.jobs.service import handle_task
+    from convoinsight.llm.prompts import prompt_store
+
     logs.update(task=ctx.request.headers.get("X-CloudTasks-TaskName"),
                 retry=ctx.request.headers.get("X-CloudTasks-TaskRetryCount"))
     try:

@@ -28,7 +28,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convoinsight.charts import policy, view
 from convoinsight.charts.schema import VEGA_LITE_VERSION
@@ -36,16 +36,9 @@ from convoinsight.errors import NotFound, ServiceUnavailable, Unprocessable
 from convoinsight.sessions import store
 from convoinsight.settings import Settings, get_settings
 from convoinsight.storage.blobs import BlobStore
-from convoinsight.workers.pool import (
-    TaskFailed,
-    WorkerBusy,
-    WorkerCrashed,
-    WorkerError,
-    WorkerPool,
-    WorkerTimeout,
-    close_shared,
-    shared_pool,
-)
+
+if TYPE_CHECKING:
+    from convoinsight.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +57,16 @@ def render_pool(settings: Settings) -> WorkerPool:
     """The process's render workers, created on first use. memory_bytes=0: the pool's limit is an address-space
     one, which V8 cannot run under; the worker limits its committed memory itself (render_worker.py), hence the
     variant. replace_on_error: a fresh worker after any failure, so no state of a failed render reaches the next."""
+    from convoinsight.workers.pool import shared_pool  # multiprocessing: with the first image, not at cold start
+
     return shared_pool(RENDER_ENTRY, settings.chart_render_workers, replace_on_error=True,
                        variant=settings.chart_render_memory_mb)
 
 
 def close_pools() -> None:
     """Stop every render worker of this process (tests, shutdown); the next render starts new ones."""
+    from convoinsight.workers.pool import close_shared
+
     close_shared(RENDER_ENTRY)
 
 
@@ -160,6 +157,8 @@ def _rasterise(svg: str, scale: int, settings: Settings) -> bytes:
 
 def _in_worker(task: dict[str, Any], settings: Settings) -> Any:
     """Run one render task in a render worker; every way it can fail becomes a clear error of this request."""
+    from convoinsight.workers.pool import TaskFailed, WorkerBusy, WorkerCrashed, WorkerError, WorkerTimeout
+
     limit, memory_mb = settings.chart_render_timeout_seconds, settings.chart_render_memory_mb
     try:
         return render_pool(settings).run({**task, "memory_mb": memory_mb}, limit)

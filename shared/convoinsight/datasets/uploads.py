@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from convoinsight.clock import now_iso
 from convoinsight.datasets import ingest, paths
 from convoinsight.datasets.naming import check_domain, to_identifier
-from convoinsight.datasets.readers import FORMATS, detect_format
 from convoinsight.datasets.service import Upload, dataset_name_for, register
 from convoinsight.errors import Conflict, ConvoInsightError, NotFound, PayloadTooLarge
 from convoinsight.services import Services
@@ -48,6 +47,8 @@ class UploadRequest(BaseModel):
 
 
 def create_upload(services: Services, user_id: str, domain: str, body: dict[str, Any]) -> dict[str, Any]:
+    from convoinsight.datasets.readers import FORMATS, detect_format  # polars and the readers: not at cold start
+
     check_domain(domain)
     req = validated(UploadRequest, body)
     filename, size, sheet = req.filename, req.size, req.sheet

@@ -24,14 +24,15 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Response
 
 from convoinsight.errors import ConvoInsightError
-from convoinsight.jobs.runner import BRANCHES, planned_stages
-from convoinsight.pipeline.state import JobState
 from convoinsight.web import sse
+
+if TYPE_CHECKING:
+    from convoinsight.pipeline.state import JobState
 
 log = logging.getLogger("convoinsight.queries")
 KEEPALIVE_SECONDS = 15.0
@@ -54,6 +55,8 @@ class AskEvents(Protocol):
 
 def progress(session_id: str, planned: list[str], timings: dict[str, Any]) -> dict[str, Any]:
     """A sync question's progress, in the shape of an async job's (jobs/service.py ``progress``)."""
+    from convoinsight.jobs.runner import BRANCHES  # the pipeline: loaded by the question, not at cold start
+
     current = next((s for s in planned if s not in timings), None)
     running = {current} | (set(BRANCHES) if current in BRANCHES else set())
     stages = {s: {"status": "done" if s in timings else "running" if s in running else "pending",
@@ -75,6 +78,8 @@ class ResponseEvents:
         self.items.put(("begin", progress(session_id, planned, {})))
 
     def stage(self, state: JobState) -> None:
+        from convoinsight.jobs.runner import planned_stages
+
         self.items.put(("progress", progress(self.session_id, planned_stages(state), state.timings)))
 
     def token(self, text: str) -> None:

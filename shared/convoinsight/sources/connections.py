@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from convoinsight.errors import Conflict, NotFound, Unprocessable
-from convoinsight.security import crypto, network
+from convoinsight.security import network
 from convoinsight.services import Services
 from convoinsight.settings import Settings
 from convoinsight.sources.postgres import SSL_MODES, Target
@@ -112,6 +112,8 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def create(services: Services, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    from convoinsight.security import crypto  # cryptography: on use, not at cold start
+
     data = validated(ConnectionIn, body)
     settings = services.settings
     _check_host(settings, data.host, data.port)
@@ -142,6 +144,8 @@ def list_all(services: Services, user_id: str) -> list[dict[str, Any]]:
 
 
 def update(services: Services, user_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    from convoinsight.security import crypto  # cryptography: on use, not at cold start
+
     record = get(services, user_id, name)
     patch = validated(ConnectionPatch, body).model_dump(exclude_unset=True, by_alias=True)
     if not patch:
@@ -169,6 +173,8 @@ def delete(services: Services, user_id: str, name: str) -> None:
 
 def target(settings: Settings, record: dict[str, Any]) -> Target:
     """The connect target of a stored record, password decrypted for this use only."""
+    from convoinsight.security import crypto  # cryptography: on use, not at cold start
+
     return Target(host=record["host"], port=int(record["port"]), database=record["database"], user=record["user"],
                   password=crypto.decrypt(settings, record["password_token"]), sslmode=record["sslmode"],
                   ssl_root_cert=record.get("ssl_root_cert"), connect_timeout=settings.source_connect_timeout_seconds,

@@ -16,10 +16,9 @@ from convoinsight.datasets import service as datasets
 from convoinsight.errors import Forbidden, PayloadTooLarge, SqlExecutionError, Unprocessable
 from convoinsight.observability import audit
 from convoinsight.services import Services
-from convoinsight.sources import connections, execute, links, postgres, pushdown
+from convoinsight.sources import connections, execute, links, postgres
 from convoinsight.sources.postgres import SourceUnavailable
 from convoinsight.sql.execute import SqlLimits
-from convoinsight.sql.guard import check_select
 
 WRITE_BATCH_ROWS = 1000
 
@@ -230,6 +229,9 @@ def drop_table(services: Services, user_id: str, name: str, table: str, schema: 
 
 def query(services: Services, user_id: str, name: str, sql: str, limit: int | None) -> dict[str, Any]:
     """Custom SQL: the model's guard on the tree, over the tables of the connection's schema, run read-only."""
+    from convoinsight.sources import pushdown  # sqlglot: loaded on use, not at cold start
+    from convoinsight.sql.guard import check_select
+
     record = connections.get(services, user_id, name)
     known = tables(services, user_id, name)
     by_name = {t["name"].lower(): t for t in known}

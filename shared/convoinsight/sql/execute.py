@@ -8,12 +8,11 @@ kill there ends that question with ``sql_error`` and a fresh worker takes its pl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convoinsight.errors import SqlExecutionError
 from convoinsight.observability import metrics
 from convoinsight.settings import Settings
-from convoinsight.sql.compile import CompiledSql
 from convoinsight.workers.pool import (
     TaskFailed,
     WorkerBusy,
@@ -22,6 +21,9 @@ from convoinsight.workers.pool import (
     WorkerTimeout,
     shared_pool,
 )
+
+if TYPE_CHECKING:
+    from convoinsight.sql.compile import CompiledSql  # sqlglot: not needed to run compiled SQL
 
 ENGINE_ENTRY = "convoinsight.sql.engine:run"
 # Past the statement limit the worker interrupts the query itself; this much later the parent kills it.
