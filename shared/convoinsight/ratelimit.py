@@ -13,6 +13,11 @@ seconds, rounded up, until the oldest counted request leaves the window, i.e.
 until ``remaining`` next grows; 0 when nothing is counted. Refused requests get
 the same figure as ``Retry-After``, so a client that waits it is admitted.
 
+A request's cache reads may ride along (``check_reading``): the same script returns the values of the
+keys it is given after its decision, so a cached answer costs one round trip in all. It is one command
+(EVALSHA, and on NOSCRIPT one SCRIPT LOAD and a retry), not a pipeline: redis-py's pipelines check their
+scripts with an extra SCRIPT EXISTS round trip, and a command keeps the client's fail-fast cooldown.
+
 Redis failing never becomes a 500: ``RATE_LIMIT_FAIL_OPEN`` lets the request
 through (a WARNING event and a process-local counter, :func:`stats`), or
 refuses it with 503 and ``Retry-After``.
@@ -24,14 +29,17 @@ import logging
 import math
 import secrets
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from convoinsight import errors
 from convoinsight.observability import logs
 
 log = logging.getLogger("convoinsight.ratelimit")
 
-# KEYS[1] the set; ARGV: window (µs), limit, unique suffix. Returns {admitted 0/1, count, age of oldest (µs)}.
+# KEYS[1] the set, KEYS[2..] keys to read when admitted; ARGV: window (µs), limit, unique suffix.
+# Returns {admitted 0/1, count, age of oldest (µs), the values of KEYS[2..] (nil for a missing key)}.
 # Writing after TIME needs effects replication: the default from Redis 5 (Memorystore runs 6 and 7).
 _LUA = b"""
 local t = redis.call('TIME')
@@ -48,7 +56,12 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local age = 0
 if oldest[2] then age = now - tonumber(oldest[2]) end
-return {admitted, count, age}
+local result = {admitted, count, age}
+if admitted == 1 and #KEYS > 1 then
+  local values = redis.call('MGET', unpack(KEYS, 2))
+  for i = 1, #KEYS - 1 do result[3 + i] = values[i] end
+end
+return result
 """
 _script = None  # one per process, made on first use: importing redis at module import would slow cold starts
 
@@ -67,24 +80,54 @@ class Decision:
 
 def check(services, settings, key: str, cls: str | None) -> Decision | None:
     """None when limiting is disabled or not configured for ``cls`` (a route with ``limit=None`` is exempt)."""
-    if cls is None or not settings.rate_limit_enabled:
-        return None
-    rule = next(((limit, window) for name, limit, window in settings.rate_limits if name == cls), None)
+    return check_reading(services, settings, key, cls)[0]
+
+
+def check_reading(services, settings, key: str, cls: str | None,
+                  reads: Sequence[str] = ()) -> tuple[Decision | None, list[Any] | None]:
+    """The decision of ``check``, and the values of the Redis keys ``reads`` fetched in the same round trip.
+
+    The values are None when they could not be read (Redis unreachable) or the request is refused; with
+    limiting off for ``cls`` they are one MGET of their own."""
+    rule = _rule(settings, cls)
     if rule is None:
-        return None
+        return None, _read(services, reads)
     limit, window = rule
     try:
         client = services.redis
         if client is None:
             raise ConnectionError("REDIS_URL is not set")
-        admitted, count, age_us = _get_script()(keys=[f"ci:v1:rl:{cls}:{key}"],
-                                          args=[window * 1_000_000, limit, secrets.token_hex(8)], client=client)
+        answer = _get_script()(keys=[f"ci:v1:rl:{cls}:{key}", *reads],
+                               args=[window * 1_000_000, limit, secrets.token_hex(8)], client=client)
     except Exception as exc:  # redis raises several error types; none of them may turn a request into a 500
-        return _unavailable(settings, cls, exc)
+        return _unavailable(settings, cls, exc), None
+    admitted, count, age_us = answer[:3]
+    values = None
+    if admitted and reads:
+        values = list(answer[3:]) + [None] * (len(reads) - len(answer[3:]))  # Lua drops trailing nils
     # Never past the window, whatever the clocks say: a client told to wait longer than that was told wrong.
     reset = min(window, math.ceil(max(0, window * 1_000_000 - age_us) / 1_000_000)) if count else 0
     return Decision(allowed=bool(admitted), limit=limit, remaining=max(0, limit - count), reset=reset,
-                    retry_after=0 if admitted else max(1, reset))
+                    retry_after=0 if admitted else max(1, reset)), values
+
+
+def _rule(settings, cls: str | None) -> tuple[int, int] | None:
+    if cls is None or not settings.rate_limit_enabled:
+        return None
+    return next(((limit, window) for name, limit, window in settings.rate_limits if name == cls), None)
+
+
+def _read(services, reads: Sequence[str]) -> list[Any] | None:
+    """The values of ``reads`` in one MGET; None when there are none or Redis cannot answer (the cache then
+    reads for itself, and treats that failure as a miss)."""
+    if not reads:
+        return None
+    try:
+        client = services.redis
+        return None if client is None else list(client.mget(list(reads)))
+    except Exception as exc:
+        log.warning("prefetch failed: %s", type(exc).__name__)
+        return None
 
 
 def _get_script():

@@ -139,6 +139,18 @@ def test_a_key_opens_its_providers_models_to_its_owner_only(world):
     assert_error(queries.post("/", headers=bob, json=chosen), 400, "unknown_model")
 
 
+def test_adding_or_removing_a_key_is_seen_by_the_next_question_cached_or_not(world):
+    _, llm, queries, alice, _ = world
+    chosen = {"domain": "shop", "prompt": "revenue by region", "model": "openai/gpt-4o-mini"}
+    assert_error(queries.post("/", headers=alice, json=chosen), 400, "unknown_model")  # no key yet
+    assert llm.post("/keys", headers=alice, json={"provider": "openai", "api_key": ALICE_KEY}).status_code == 201
+    assert queries.post("/", headers=alice, json=chosen).status_code == 200
+    assert list(queries.post("/", headers=alice, json=chosen).get_json()["timings"]) == ["cache"]  # cached
+    assert llm.delete("/keys/openai", headers=alice).status_code == 200
+    # The answer is cached, but the model it was asked of is no longer the caller's to use.
+    assert_error(queries.post("/", headers=alice, json=chosen), 400, "unknown_model")
+
+
 def test_providers_and_models_listings(world):
     _, llm, _, alice, bob = world
     llm.post("/keys", headers=alice, json={"provider": "deepseek", "api_key": "sk-alice-deepseek-key-77"})

@@ -94,3 +94,24 @@ def test_prompts_are_readable(setup):
     one = prompts.get("/analyzer", headers=h).get_json()
     assert one["output_schema"]["required"] == ["summary", "insights"] and "system" in one
     assert prompts.get("/nope", headers=h).status_code == 404
+
+
+def cached(answer: dict) -> bool:
+    """Whether the answer came from the result cache (the model-reply cache also counts in cache_hits)."""
+    return list(answer["timings"]) == ["cache"]
+
+
+def test_a_change_of_overrides_is_never_answered_from_the_cache_of_the_old_ones(setup):
+    stub, queries, prompts, h = setup
+    question = {"domain": "shop", "prompt": "revenue by region"}
+    assert not cached(queries.post("/", headers=h, json=question).get_json())
+    assert cached(queries.post("/", headers=h, json=question).get_json())
+    assert prompts.put("/overrides", headers=h, json={"agents": {"analyzer": {"instructions": "USER-RULE"}}}) \
+        .status_code == 200
+    assert not cached(queries.post("/", headers=h, json=question).get_json())
+    assert "USER-RULE" in system_of(stub, "analyzer")
+    assert cached(queries.post("/", headers=h, json=question).get_json())
+    assert prompts.put("/overrides/shop", headers=h,
+                       json={"agents": {"analyzer": {"instructions": "DOMAIN-RULE"}}}).status_code == 200
+    assert not cached(queries.post("/", headers=h, json=question).get_json())
+    assert "DOMAIN-RULE" in system_of(stub, "analyzer")

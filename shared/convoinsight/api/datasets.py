@@ -89,7 +89,8 @@ def upload_status(ctx: RequestContext, domain: str, upload_id: str):
     return uploads.get_upload(ctx.services, ctx.user_id, domain, upload_id)
 
 
-@app.route("GET", "/<domain>", limit="dataset_ops", summary="A domain's datasets and linked tables")
+@app.route("GET", "/<domain>", limit="dataset_ops", summary="A domain's datasets and linked tables",
+           prefetch=service.listing_prefetch)
 def datasets(ctx: RequestContext, domain: str):
     listed = service.list_datasets(ctx.services, ctx.user_id, domain)
     # Linked PostgreSQL tables sit beside the uploaded datasets: questions read both (see the sources function).

@@ -164,7 +164,7 @@ def _write(ctx: RequestContext, location: tuple[str, str]):
     parsed = overrides.parse_overrides(body)
     doc = {"agents": {agent: o.model_dump(exclude_none=True) for agent, o in parsed.agents.items()},
            "updated_at": now_iso()}
-    ctx.services.documents.put(*location, doc)
+    overrides.save(ctx.services, ctx.user_id, location, doc)
     audit.record(ctx.services, ctx.user_id, "prompt_overrides.update", "/".join(location),
                  agents=sorted(doc["agents"]))
     return doc

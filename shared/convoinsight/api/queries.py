@@ -9,15 +9,11 @@ from flask import Response
 
 from convoinsight.api import public_urls
 from convoinsight.errors import BadRequest
-from convoinsight.jobs import service as jobs
 from convoinsight.jobs import tokens
 from convoinsight.jobs.store import TERMINAL
-from convoinsight.llm.prompts import prompt_store
-from convoinsight.queries.ask import ask
 from convoinsight.queries.request import AskRequest, parse_ask
-from convoinsight.queries.streaming import KEEPALIVE_SECONDS, stream_response
 from convoinsight.web import sse
-from convoinsight.web.app import FunctionApp, RequestContext, json_body
+from convoinsight.web.app import FunctionApp, RequestContext, json_body, prefetch_body
 from convoinsight.web.responses import json_response
 
 app = FunctionApp("queries")
@@ -26,9 +22,22 @@ EVENTS_MAX_SECONDS = 15 * 60
 POLL_HINT_SECONDS = 1  # a running job's Retry-After: the stages take seconds, the poll class allows 20/s
 
 
+def _prefetch(ctx: RequestContext, params: dict):
+    """A new-session question's cached answer, read with the rate limit in one round trip (issue #15)."""
+    from convoinsight.queries import result_cache
+
+    return result_cache.prefetch(ctx.settings, ctx.user_id, prefetch_body(ctx.request))
+
+
 @app.route("POST", "/", limit="query", body=AskRequest, summary="Ask a question: the answer, a stream of it, or a job",
-           responses={200: ("application/json", "text/event-stream"), 202: "application/json"})
+           responses={200: ("application/json", "text/event-stream"), 202: "application/json"}, prefetch=_prefetch)
 def ask_question(ctx: RequestContext):
+    # The pipeline (its agents, the SQL compiler, the model client) loads with the first question, not at cold
+    # start (issue #15): the other routes never need it.
+    from convoinsight.llm.prompts import prompt_store
+    from convoinsight.queries.ask import ask
+    from convoinsight.queries.streaming import stream_response
+
     request = json_body(ctx.request)
     if "apiKey" in request and _needs_https(ctx) and not _https(ctx):
         raise BadRequest("apiKey is refused over plain HTTP: send it over https, or store it with "
@@ -50,6 +59,8 @@ def with_links(ctx: RequestContext, body: dict) -> dict:
 
 def progress_of(ctx: RequestContext, job_id: str) -> dict:
     """A job's progress; a succeeded job's result with its chart's image link."""
+    from convoinsight.jobs import service as jobs  # imports the pipeline: on first use, not at cold start
+
     body = jobs.progress(ctx.services, ctx.user_id, job_id)
     if isinstance(body.get("result"), dict):
         body = {**body, "result": public_urls.with_chart_link(ctx.settings, ctx.user_id, body["result"])}
@@ -76,6 +87,8 @@ def job_status(ctx: RequestContext, job_id: str):
 
 @app.route("DELETE", "/<job_id>", limit="dataset_ops", summary="Cancel a job")
 def cancel_job(ctx: RequestContext, job_id: str):
+    from convoinsight.jobs import service as jobs
+
     return jobs.cancel(ctx.services, ctx.user_id, job_id)
 
 
@@ -86,6 +99,8 @@ def job_events(ctx: RequestContext, job_id: str):
 
     Token and reset events carry ``id:``; a client that reconnects with ``Last-Event-ID`` gets the
     current progress and only the draft after that id."""
+    from convoinsight.queries.streaming import KEEPALIVE_SECONDS
+
     first = progress_of(ctx, job_id)  # 404 before the stream starts
     redis, user_id = ctx.services.redis, ctx.user_id
     after = tokens.cursor(ctx.request.headers.get("Last-Event-ID"))
@@ -148,4 +163,6 @@ def job_events(ctx: RequestContext, job_id: str):
 def legacy_cancel_session(ctx: RequestContext, session_id: str):
     """``{"session_id", "cancelled": [...]}``: the progress of each job it cancelled, as ``DELETE /{job_id}``
     answers it; an empty list when nothing was running; 404 when the session is not the caller's."""
+    from convoinsight.jobs import service as jobs
+
     return jobs.cancel_session(ctx.services, ctx.user_id, session_id)

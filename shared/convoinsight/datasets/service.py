@@ -13,18 +13,17 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import polars as pl
-
-from convoinsight import nul
+from convoinsight import cache, nul
 from convoinsight.clock import now_iso
 from convoinsight.datasets import ingest, paths
 from convoinsight.datasets.naming import check_dataset_name, check_domain, table_name
-from convoinsight.datasets.profile import jsonable
-from convoinsight.datasets.readers import detect_format
 from convoinsight.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from convoinsight.services import Services
+
+if TYPE_CHECKING:
+    import polars as pl
 
 _CLAIM_TRIES = 20
 _SPOOL_CHUNK = 1024 * 1024
@@ -88,6 +87,8 @@ def register(services: Services, user_id: str, domain: str, upload: Upload, *,
     place as the version's original instead of being written again, and moved back on failure.
     ``max_bytes``: the largest file accepted (the HTTP upload limit).
     """
+    from convoinsight.datasets.readers import detect_format  # polars and the format readers: on first upload
+
     check_domain(domain)
     fmt = detect_format(upload.filename)
     name = dataset_name_for(upload.filename, upload.name)
@@ -188,6 +189,9 @@ def _require_domain(services: Services, user_id: str, domain: str) -> None:
         raise NotFound(f"domain {domain!r} not found", code="domain_not_found")
 
 
+_DATASETS_LISTING = ("listing", ("datasets",))  # (kind, parts) of a domain's cached dataset listing
+
+
 def list_datasets(services: Services, user_id: str, domain: str) -> list[dict[str, Any]]:
     check_domain(domain)
 
@@ -196,10 +200,26 @@ def list_datasets(services: Services, user_id: str, domain: str) -> list[dict[st
             return None
         return [_summary(r) for r in services.documents.list(paths.datasets(user_id, domain), order_by="name")]
 
-    listed = services.cache.cached(user_id, paths.domain_scope(domain), "listing", ("datasets",), compute)
+    kind, parts = _DATASETS_LISTING
+    listed = services.cache.cached(user_id, paths.domain_scope(domain), kind, parts, compute)
     if listed is None:
         raise NotFound(f"domain {domain!r} not found", code="domain_not_found")
     return listed
+
+
+def listing_refs(user_id: str, domain: str) -> list[cache.Ref]:
+    """The cache entries ``GET /{domain}`` reads (its datasets and its linked tables), for the web layer to
+    fetch with the rate limit in one round trip (``RouteOptions.prefetch``)."""
+    from convoinsight.sources import links
+
+    check_domain(domain)
+    kind, parts = _DATASETS_LISTING
+    return [cache.ref(user_id, paths.domain_scope(domain), kind, *parts), links.links_ref(user_id, domain)]
+
+
+def listing_prefetch(ctx, params: dict[str, Any]) -> list[cache.Ref]:
+    """``RouteOptions.prefetch`` of ``GET /{domain}``."""
+    return listing_refs(ctx.user_id, params["domain"])
 
 
 def get_record(services: Services, user_id: str, domain: str, name: str) -> dict[str, Any]:
@@ -231,6 +251,8 @@ def domain_records(services: Services, user_id: str, domain: str) -> list[dict[s
 
 def scan(services: Services, record: dict[str, Any]) -> pl.LazyFrame:
     """A lazy scan of the dataset's canonical Parquet (only this version's file)."""
+    import polars as pl  # ~160 MB, not at cold start (issue #15)
+
     path = record["blobs"]["parquet"]
     local = services.blobs.local_path(path)
     if local is not None:
@@ -248,6 +270,8 @@ def engine_source(services: Services, parquet_path: str) -> str:
 
 
 def preview(services: Services, record: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
+    from convoinsight.datasets.profile import jsonable
+
     frame = scan(services, record).slice(offset, limit).collect()
     return {
         "columns": frame.columns,
@@ -276,6 +300,8 @@ FORMULA_START = r"^[=+\-@\t\r]"
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Text cells that a spreadsheet would run as a formula get a leading single quote (``'=1+1``);
     numbers, dates and other typed columns are untouched, so ``-5`` in a number column stays a number."""
+    import polars as pl
+
     text = [name for name, dtype in frame.schema.items()
             if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)]
     if not text:

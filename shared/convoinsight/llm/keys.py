@@ -2,7 +2,8 @@
 
 Stored under ``tenants/<uid>/llm_keys/<provider>`` with the key as a Fernet token (``security.crypto``, the
 scheme and key source of database passwords). The plaintext leaves this module only inside a
-``Credential`` for one request's model calls; it is never logged, returned, cached or put in a cache key.
+``Credential`` for one request's model calls; it is never logged, returned, cached or put in a cache key
+(only which providers a tenant holds keys for is cached, and every write here invalidates that).
 A custom ``api_base`` (OpenAI-compatible servers only) passes the database hosts' SSRF check on every save
 and on every use, and the call is pinned to the address checked then (``llm.endpoints``).
 """
@@ -18,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from convoinsight.errors import BadRequest, Conflict, NotFound, Unprocessable
 from convoinsight.llm.catalog import PROVIDERS
-from convoinsight.security import crypto
 from convoinsight.validation import validated
 
 MAX_KEY_CHARS = 512
@@ -117,6 +117,8 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
 
 def _record(settings, provider: str, api_key: str, api_base: str | None, *, created_at: float | None = None,
             version: int = 1) -> dict[str, Any]:
+    from convoinsight.security import crypto  # cryptography: on use, not at cold start
+
     now = time.time()
     return {"provider": provider, "token": crypto.encrypt(settings, api_key), "masked": mask(api_key),
             "api_base": api_base, "created_at": created_at or now, "updated_at": now, "last_used_at": None,
@@ -136,6 +138,8 @@ def create(services, user_id: str, body: dict[str, Any]) -> tuple[dict[str, Any]
     except Conflict:
         raise Conflict(f"you already have a {provider} key; PUT /keys/{provider} replaces it",
                        code="key_exists") from None
+    finally:
+        _changed(services, user_id)
     return record, data
 
 
@@ -148,6 +152,8 @@ def get(services, user_id: str, provider: str) -> dict[str, Any]:
 
 def rotate(services, user_id: str, provider: str, body: dict[str, Any]) -> tuple[dict[str, Any], KeyUpdate]:
     """A new key and/or endpoint; an unchanged key is re-encrypted under the first FERNET_KEY."""
+    from convoinsight.security import crypto  # cryptography: on use, not at cold start
+
     data = validated(KeyUpdate, body)
     old = get(services, user_id, provider)
     if data.api_key is None and "api_base" not in body:
@@ -157,13 +163,27 @@ def rotate(services, user_id: str, provider: str, body: dict[str, Any]) -> tuple
     api_base = normalise_base(settings, provider, data.api_base) if "api_base" in body else old.get("api_base")
     record = _record(settings, provider, api_key, api_base, created_at=old["created_at"],
                      version=int(old.get("version", 1)) + 1)
-    services.documents.put(collection(user_id), provider, record)
+    try:
+        services.documents.put(collection(user_id), provider, record)
+    finally:
+        _changed(services, user_id)
     return record, data
 
 
 def delete(services, user_id: str, provider: str) -> None:
     get(services, user_id, provider)
-    services.documents.delete(collection(user_id), provider)
+    try:
+        services.documents.delete(collection(user_id), provider)
+    finally:
+        _changed(services, user_id)
+
+
+def _changed(services, user_id: str) -> None:
+    """Which providers the tenant holds keys for is cached with what a question reads (queries/ask.py): every
+    write of a key bumps that scope, whatever the write's outcome (as the datasets' writes do)."""
+    from convoinsight.cache import CONFIG_SCOPE
+
+    services.cache.invalidate(user_id, CONFIG_SCOPE)
 
 
 def list_all(services, user_id: str) -> list[dict[str, Any]]:
@@ -172,6 +192,8 @@ def list_all(services, user_id: str) -> list[dict[str, Any]]:
 
 def credentials(services, user_id: str) -> dict[str, Credential]:
     """The tenant's keys, decrypted, by provider: for one request's calls only."""
+    from convoinsight.security import crypto  # cryptography: on use, not at cold start
+
     found = {}
     for record in list_all(services, user_id):
         found[record["provider"]] = Credential(record["provider"], "user",

@@ -63,6 +63,17 @@ def apply(prompt: Prompt, override: dict[str, Any] | None) -> Prompt:
     return dataclasses.replace(prompt, system=system, parameters=parameters)
 
 
+def save(services, user_id: str, location: tuple[str, str], doc: dict[str, Any]) -> None:
+    """Store the overrides at ``location`` (``user_location`` or ``domain_location`` of ``user_id``). Questions
+    read them from the cache (queries/ask.py): the write bumps the tenant's settings scope, whatever its outcome."""
+    from convoinsight.cache import CONFIG_SCOPE
+
+    try:
+        services.documents.put(*location, doc)
+    finally:
+        services.cache.invalidate(user_id, CONFIG_SCOPE)
+
+
 def user_location(user_id: str) -> tuple[str, str]:
     return f"tenants/{user_id}/config", "agents"
 

@@ -44,17 +44,24 @@ def timings_of(state: JobState) -> dict[str, Any]:
 
 def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str, domain: str, question: str,
             answer: dict[str, Any], usage: dict[str, Any], timings: dict[str, Any], *, message_id: str | None = None,
-            chart_id: str | None = None, seq: int | None = None) -> dict[str, Any]:
+            chart_id: str | None = None, seq: int | None = None, new_session: bool = False,
+            fresh: bool = False, clean: bool = False) -> dict[str, Any]:
     """Store the chart and the turn, all in one write; the response carries the chart's id and its bound spec.
 
     Given ids (an async job's), storing the same answer twice writes the same documents. Model output
     and result cells may hold NUL characters, which no document can: they are removed from the answer.
 
     A session deleted while its answer was being computed keeps nothing: ``session_not_found`` (404)
-    before the write, or the write taken back when the delete came in between."""
-    if store.is_deleted(docs, user_id, session_id):
+    before the write, or the write taken back when the delete came in between.
+
+    ``new_session``: this request made ``session_id`` and nothing is stored under it yet, so no one can have
+    renamed or deleted it: the turn is written without reading anything. ``fresh``: ``session`` was read by
+    this request moments ago (a cached answer, nothing computed since): it is not read again, and a delete
+    is caught by the check after the write alone (which takes the turn back, as before). ``clean``: the
+    answer was stripped of NUL characters already (the sync path strips it once, before it is cached)."""
+    if not (new_session or fresh) and store.is_deleted(docs, user_id, session_id):
         raise NotFound(f"session {session_id!r} not found: it was deleted", code="session_not_found")
-    answer, question = nul.strip(answer), nul.strip(question)
+    answer, question = (answer if clean else nul.strip(answer)), nul.strip(question)
     chart, also = None, []
     if answer["chart"]:
         chart_id = chart_id or store.new_id()
@@ -69,8 +76,9 @@ def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str,
     payload["question"] = question
     response["message_id"] = store.record_turn(docs, user_id, session, session_id=session_id, domain=domain,
                                                question=question, answer=answer["answer"], payload=payload,
-                                               message_id=message_id, seq=seq, also=also)
-    if store.is_deleted(docs, user_id, session_id):
+                                               message_id=message_id, seq=seq, also=also,
+                                               reread=not (new_session or fresh))
+    if not new_session and store.is_deleted(docs, user_id, session_id):
         cascade.purge_documents(docs, user_id, session_id)
         raise NotFound(f"session {session_id!r} not found: it was deleted", code="session_not_found")
     return response

@@ -75,15 +75,18 @@ def recent_turns(docs: DocumentStore, user_id: str, session_id: str) -> list[dic
 
 def record_turn(docs: DocumentStore, user_id: str, session: dict[str, Any] | None, *, session_id: str,
                 domain: str, question: str, answer: str, payload: dict[str, Any], message_id: str | None = None,
-                seq: int | None = None, also: Sequence[Write] = ()) -> str:
+                seq: int | None = None, also: Sequence[Write] = (), reread: bool = True) -> str:
     """Store the user's question and the answer, and create the session on its first turn: in one
     ``put_many`` with the documents ``also`` names (the answer's chart), so a turn is kept whole or not at all.
 
     With ``message_id`` and ``seq`` given (an async job's, derived from the job), storing the same turn
     again writes the same documents: a redelivered task can never add a second message.
+
+    ``reread``: read the session again first (a rename made while the answer was being computed is kept);
+    False when ``session`` was read (or made) just now, so the turn costs one write and nothing else.
     """
-    # Read again just before writing: a rename made while the answer was being computed is kept.
-    session = docs.get(sessions(user_id), session_id) or session
+    if reread:
+        session = docs.get(sessions(user_id), session_id) or session
     now = now_iso()
     seq = seq if seq is not None else time.time_ns() // 1000  # ordered across sync and async turns
     # The listing's order: the latest turn's position (a late async answer to an early question does not

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from convoinsight import cache
 from convoinsight.datasets import paths
 from convoinsight.datasets.naming import RESERVED, check_dataset_name, check_domain, to_identifier
 from convoinsight.errors import Conflict, NotFound
@@ -92,12 +93,22 @@ def save(services: Services, user_id: str, domain: str, records: list[dict[str, 
         services.cache.invalidate(user_id, paths.DOMAINS_SCOPE, paths.domain_scope(domain))
 
 
+_LINKS = ("profile", ("links",))  # (kind, parts) of a domain's cached links
+
+
 def domain_links(services: Services, user_id: str, domain: str) -> list[dict[str, Any]]:
     """Every link of a domain (cached in the domain's scope, like its dataset records)."""
     def compute() -> list[dict[str, Any]]:
         return services.documents.list(collection(user_id, domain), order_by="name")
 
-    return services.cache.cached(user_id, paths.domain_scope(domain), "profile", ("links",), compute)
+    kind, parts = _LINKS
+    return services.cache.cached(user_id, paths.domain_scope(domain), kind, parts, compute)
+
+
+def links_ref(user_id: str, domain: str) -> cache.Ref:
+    """The cache entry ``domain_links`` reads (to fetch it ahead, with a request's rate limit)."""
+    kind, parts = _LINKS
+    return cache.ref(user_id, paths.domain_scope(domain), kind, *parts)
 
 
 def of_connection(services: Services, user_id: str, connection: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +26,7 @@ from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
 from werkzeug.exceptions import NotFound as WzNotFound
 from werkzeug.routing import Map, Rule
 
-from convoinsight import errors, nul, ratelimit
+from convoinsight import cache, errors, nul, ratelimit
 from convoinsight.observability import logs, metrics
 from convoinsight.security import signed_links
 from convoinsight.services import Services, get_services
@@ -48,6 +48,9 @@ DRAIN_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
 _BODY = "convoinsight.body"  # environ key: the body as read_body read it
 _UNREAD = "convoinsight.body_unread"  # environ key: a body was refused before it was read to its end
+_BODY_ERROR = "convoinsight.body_error"  # environ key: why read_body could not read the body (raised again)
+# A route's prefetch may read a JSON body this large before the rate limit; a larger one is read by its handler.
+PREFETCH_BODY_BYTES = 64 * 1024
 
 
 def request_id_of(headers) -> str:
@@ -95,6 +98,10 @@ class RouteOptions:
     # What the route answers when it succeeds, for the OpenAPI document: status -> media type(s), a pydantic model
     # of the JSON, or None for the one error shape. {200: "application/json"} when not given.
     responses: Mapping[int, Any] | None = None
+    # The cache entries the handler will read (``cache.Ref``s), from (ctx, path parameters): fetched in the same
+    # Redis round trip as the rate limit and served to this request's cache reads (``convoinsight.cache``).
+    # Called after authentication; it must be cheap, and whatever it raises only means: no prefetch.
+    prefetch: Callable[[RequestContext, dict[str, Any]], Sequence[cache.Ref]] | None = None
 
 
 def client_ip(request: Request, trusted_hops: int = 0) -> str:
@@ -142,12 +149,14 @@ class FunctionApp:
               limit: str | None = "default", query: type[BaseModel] | None = None,
               body: Any = None, summary: str | None = None,
               successor: str | None = None, link: bool = False,
-              responses: Mapping[int, Any] | None = None) -> Callable[[Handler], Handler]:
+              responses: Mapping[int, Any] | None = None,
+              prefetch: Callable[[RequestContext, dict[str, Any]], Sequence[cache.Ref]] | None = None,
+              ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             endpoint = f"{method} {path}"
             self._rules.append(Rule(path, methods=[method], endpoint=endpoint))
             self._handlers[endpoint] = (fn, RouteOptions(auth, role, limit, query, body, summary,
-                                                                    successor, link, responses))
+                                                                    successor, link, responses, prefetch))
             self._map = None
             return fn
 
@@ -250,10 +259,13 @@ class FunctionApp:
                 raise errors.Forbidden("this route is for administrators", code="admin_required")
         key = f"user:{ctx.identity.user_id}" if ctx.identity else \
             f"ip:{client_ip(request, settings.trusted_proxy_hops)}"
-        self._limit(ctx, key, options.limit, extra_headers)
-        ctx.query = parse_query(request, options.query,
-                                ignore=(signed_links.QUERY_PARAMETER,) if options.link else ())
-        result = handler(ctx, **params)
+        with cache.request_scope():  # what the prefetch fetched and worked out: for this request only
+            reads = cache.prefetch_keys(self._prefetch(ctx, options, params))
+            fetched = self._limit(ctx, key, options.limit, extra_headers, reads)
+            ctx.query = parse_query(request, options.query,
+                                    ignore=(signed_links.QUERY_PARAMETER,) if options.link else ())
+            cache.serve(dict(zip(reads, fetched, strict=True)) if fetched is not None else None)
+            result = handler(ctx, **params)
         if isinstance(result, Response):
             return result
         if isinstance(result, tuple):
@@ -262,10 +274,23 @@ class FunctionApp:
         return json_response(result)
 
     @staticmethod
-    def _limit(ctx: RequestContext, key: str, cls: str | None, extra_headers: dict[str, str]) -> None:
-        if cls is None:
-            return
-        decision = ratelimit.check(ctx.services, ctx.settings, key, cls)
+    def _prefetch(ctx: RequestContext, options: RouteOptions, params: dict[str, Any]) -> Sequence[cache.Ref]:
+        if options.prefetch is None or not ctx.settings.cache_enabled or not ctx.settings.redis_url:
+            return ()
+        try:
+            return options.prefetch(ctx, params)
+        except Exception as exc:  # the handler meets (and reports) whatever went wrong here
+            log.debug("no prefetch for this request: %s", type(exc).__name__)
+            return ()
+
+    @staticmethod
+    def _limit(ctx: RequestContext, key: str, cls: str | None, extra_headers: dict[str, str],
+               reads: Sequence[str] = ()) -> list[Any] | None:
+        """Count the request against ``cls`` (429 past its limit); the values of ``reads`` (Redis keys), read in
+        the same round trip, or None when they could not be."""
+        if cls is None and not reads:
+            return None
+        decision, fetched = ratelimit.check_reading(ctx.services, ctx.settings, key, cls, reads)
         extra_headers.update(ratelimit.headers(decision))
         if decision is not None and not decision.allowed:
             logs.event(log, "rate_limited", f"rate limit {cls} reached", logging.WARNING, limit_class=cls,
@@ -273,6 +298,7 @@ class FunctionApp:
             metrics.rate_limited(cls)
             raise errors.RateLimited(f"too many {cls.replace('_', ' ')} requests: the limit is {decision.limit}; "
                                      f"try again in {decision.retry_after}s", retry_after=decision.retry_after)
+        return fetched
 
 
 def compat_headers(successor: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
@@ -355,13 +381,34 @@ def bounded_stream(request: Request, limit: int, too_large: Callable[[], errors.
 
 
 def read_body(request: Request, limit: int = MAX_JSON_BYTES) -> bytes:
-    """The whole body, at most ``limit`` bytes however it is sent (Content-Length or chunked), or a 413."""
+    """The whole body, at most ``limit`` bytes however it is sent (Content-Length or chunked), or a 413.
+
+    Read once: a second call (a route's prefetch read it first) gets the same bytes, or the same error."""
+    if _BODY_ERROR in request.environ:
+        raise request.environ[_BODY_ERROR]
     if _BODY not in request.environ:
         def too_large() -> errors.ConvoInsightError:
             return errors.PayloadTooLarge(f"a JSON body may be at most {limit:,} bytes", code="body_too_large")
 
-        request.environ[_BODY] = bounded_stream(request, limit, too_large).read()
+        try:
+            request.environ[_BODY] = bounded_stream(request, limit, too_large).read()
+        except errors.ConvoInsightError as exc:
+            request.environ[_BODY_ERROR] = exc
+            raise
     return request.environ[_BODY]
+
+
+def prefetch_body(request: Request) -> dict[str, Any] | None:
+    """The JSON object of a small JSON request, for a route's prefetch; None for anything else (a large or
+    chunked body is left to the handler, which reads it after the rate limit)."""
+    length = request.content_length
+    if not request.is_json or length is None or length > PREFETCH_BODY_BYTES:
+        return None
+    try:
+        body = json.loads(read_body(request), parse_constant=_no_constant)
+    except (errors.ConvoInsightError, ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
