@@ -336,7 +336,7 @@ def test_queries_and_pipeline_stay_warm_in_prod_only():
         assert call["min_instances_queries"] == "${var.min_instances_queries}"
         assert call["min_instances_pipeline"] == "${var.min_instances_pipeline}"
     # Startup CPU boost has no field in google_cloudfunctions2_function's service_config (the Cloud Functions v2
-    # API does not expose it): nothing here pretends to set it, and no out-of-band gcloud step patches the
-    # Cloud Run service behind Terraform's back.
+    # API does not expose it): the function resource does not pretend to set it; cpu_boost.tf applies it to the
+    # Cloud Run service after each deploy of the function (tests/unit/test_terraform_latency.py).
     text = FUNCTIONS.read_text()
     assert "cpu_boost =" not in text and "local-exec" not in text

@@ -18,3 +18,8 @@ output "base_url" {
   description = "The API's one origin."
   value       = module.stack.base_url
 }
+
+output "cpu_boost_services" {
+  description = "Cloud Run services given startup CPU boost, by function name."
+  value       = module.stack.cpu_boost_services
+}

@@ -119,6 +119,12 @@ variable "min_instances_pipeline" {
   default     = 0
 }
 
+variable "startup_cpu_boost" {
+  description = "Startup CPU boost on the Cloud Run services of queries and pipeline (applied with gcloud after each deploy of them)."
+  type        = bool
+  default     = false
+}
+
 variable "error_rate_threshold" {
   description = "Alert when 5xx answers exceed this share (0-1) of requests over 5 minutes."
   type        = number

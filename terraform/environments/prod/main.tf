@@ -28,6 +28,7 @@ module "stack" {
 
   min_instances_queries  = var.min_instances_queries
   min_instances_pipeline = var.min_instances_pipeline
+  startup_cpu_boost      = var.startup_cpu_boost
 
   log_level           = "INFO"
   deletion_protection = true

@@ -34,6 +34,17 @@ locals {
   module_environment = {
     TASKS_TARGET_URL = local.pipeline_url
   }
+
+  # Boosted function => its Cloud Run service (the last path segment, should the provider give the full
+  # projects/<p>/locations/<r>/services/<name>) and the time of its last deploy: terraform_data.cpu_boost
+  # (cpu_boost.tf) is replaced, and the boost applied again, whenever either changes. Names this module does
+  # not deploy are left out here and refused by that resource's precondition.
+  cpu_boost_targets = {
+    for name in var.cpu_boost_functions : name => {
+      service     = reverse(split("/", google_cloudfunctions2_function.function[name].service_config[0].service))[0]
+      update_time = google_cloudfunctions2_function.function[name].update_time
+    } if contains(keys(local.functions), name)
+  }
 }
 
 resource "google_service_account" "function" {
@@ -72,9 +83,10 @@ resource "google_cloudfunctions2_function" "function" {
     max_instance_count               = var.max_instances
     # Warm instances where a cold start is felt (queries and pipeline; 1 each in prod): var.min_instances.
     # Startup CPU boost (Cloud Run's startup_cpu_boost) has no field in the Cloud Functions v2 API, so
-    # google_cloudfunctions2_function cannot set it; setting it on the underlying Cloud Run service
-    # (gcloud run services update --cpu-boost) would drift and be undone by the next function deploy. Warm
-    # instances keep the cold start off a user's request instead; the cold start itself is kept short in the
+    # google_cloudfunctions2_function cannot set it. It is set on the function's Cloud Run service instead,
+    # by terraform_data.cpu_boost (cpu_boost.tf: gcloud run services update --cpu-boost through
+    # ../../scripts/cpu-boost.sh) for the functions in var.cpu_boost_functions, again after every deploy of
+    # the function, which rewrites the service and may drop it. The cold start itself is kept short in the
     # code (lazy clients, litellm imported only where a model is called; tests/unit/test_cold_start.py).
     min_instance_count             = lookup(var.min_instances, each.key, 0)
     all_traffic_on_latest_revision = true

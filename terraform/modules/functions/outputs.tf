@@ -33,3 +33,8 @@ output "public_service_names" {
   value = { for name, f in google_cloudfunctions2_function.function : name => f.service_config[0].service
   if local.functions[name].public }
 }
+
+output "cpu_boost_services" {
+  description = "Cloud Run service given startup CPU boost, by function name (empty without the boost)."
+  value       = { for name, boost in terraform_data.cpu_boost : name => boost.output }
+}

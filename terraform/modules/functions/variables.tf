@@ -108,3 +108,15 @@ variable "min_instances" {
     error_message = "min_instances values must be between 0 and 100."
   }
 }
+
+variable "cpu_boost_functions" {
+  description = "Functions whose Cloud Run service gets startup CPU boost (more CPU while an instance starts), applied with gcloud after each deploy of the function (cpu_boost.tf); gcloud must be on PATH where terraform runs. Empty: none."
+  type        = set(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in var.cpu_boost_functions : can(regex("^[a-z][a-z0-9_]*$", name))])
+    error_message = "cpu_boost_functions must hold function names (folders of functions/, e.g. queries), not service names or paths."
+  }
+}

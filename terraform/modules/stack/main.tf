@@ -133,6 +133,8 @@ module "functions" {
   behind_load_balancer = var.domain != ""
   max_instances        = var.max_instances
   min_instances        = { queries = var.min_instances_queries, pipeline = var.min_instances_pipeline }
+  # Startup CPU boost on the Cloud Run services of queries and pipeline when startup_cpu_boost (latency.tf).
+  cpu_boost_functions = local.cpu_boost_functions
 
   depends_on = [google_project_service.api]
 }

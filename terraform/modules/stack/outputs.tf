@@ -32,3 +32,8 @@ output "base_url" {
   description = "The API's one origin (PUBLIC_BASE_URL); null without a domain."
   value       = var.domain == "" ? null : module.gateway[0].base_url
 }
+
+output "cpu_boost_services" {
+  description = "Cloud Run services given startup CPU boost, by function name (empty without startup_cpu_boost)."
+  value       = module.functions.cpu_boost_services
+}

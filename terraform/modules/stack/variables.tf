@@ -190,6 +190,13 @@ variable "min_instances_pipeline" {
   }
 }
 
+variable "startup_cpu_boost" {
+  description = "Startup CPU boost on the Cloud Run services of queries and pipeline (more CPU while an instance starts, so a cold start is shorter). Applied with gcloud after each deploy of those functions: gcloud must be on PATH where terraform runs."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "alert_email" {
   description = "Where the error-rate and latency alerts are mailed; empty: no notification channel."
   type        = string
