@@ -6,7 +6,7 @@ PORT ?= 8080
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps test test-fast dev demo lint bench clean
+.PHONY: help setup system-deps vendor test test-fast dev demo lint bench clean
 
 help: ## Show this help
 	@echo "ConvoInsight - conversational analytics backend"
@@ -14,6 +14,7 @@ help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: system-deps $(VENV)/.installed ## Create the venv and install pinned dependencies (+ PostgreSQL/Redis servers if missing)
+	@$(PYTHON) scripts/vendor_vega.py
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-emulators.txt shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-emulators
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-emulators.txt
 	touch $@
+
+vendor: ## Fetch the vendored JavaScript (Vega, Vega-Lite, vega-embed, marked, DOMPurify) again from npm and check its sha256
+	$(PYTHON) scripts/vendor_vega.py --fetch
 
 system-deps: ## Install redis-server and PostgreSQL server binaries with apt-get when missing (and possible)
 	@bash scripts/system-deps.sh

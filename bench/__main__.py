@@ -19,7 +19,9 @@ def main() -> int:
         http_paths,
         ingest,
         jobs,
+        mcp,
         pipeline,
+        result_stats,
         session_export,
         sources,
         sql_engine,
@@ -29,9 +31,10 @@ def main() -> int:
     wanted = set(sys.argv[1:])
     results = {}
     suites = (("sql_engine", sql_engine), ("pipeline", pipeline), ("datasets", datasets), ("grounding", grounding),
+              ("result_stats", result_stats),
               ("web_stack", web_stack), ("first_request", first_request), ("http_paths", http_paths), ("jobs", jobs),
               ("charts_render", charts_render), ("ingest", ingest), ("sources", sources),
-              ("session_export", session_export))
+              ("session_export", session_export), ("mcp", mcp))
     for name, module in suites:
         if wanted and name not in wanted:
             continue

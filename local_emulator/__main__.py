@@ -80,6 +80,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{server.server_port}/api/v1"
         print(f"ConvoInsight local emulator serving {', '.join(function_names())} under {base}/<function>/",
               flush=True)
+        print(f"Web console: http://127.0.0.1:{server.server_port}/ (sign in as any user name)", flush=True)
         print(f"Ready when {base}/health/ready answers 200. Ctrl-C stops everything.", flush=True)
         server.serve_forever()
     log.info("stopped")

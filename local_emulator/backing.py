@@ -15,11 +15,18 @@ import subprocess
 import time
 from pathlib import Path
 
+_GIVEN: set[int] = set()  # ports this process has handed out: the kernel may offer one again before its user binds
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now and not handed out before by this process (its user binds it soon after)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def _pg_bindir() -> Path:

@@ -1,4 +1,4 @@
-"""One WSGI app that serves every function under ``/api/v1/<function>/``.
+"""One WSGI app that serves every function under ``/api/v1/<function>/`` and the web console at ``/``.
 
 Each function is loaded exactly as Cloud Functions loads it
 (``functions_framework.create_app(target, source)``), so the local stack runs
@@ -26,6 +26,7 @@ from werkzeug.wrappers import Request, Response
 from convoinsight.web.app import request_id_of
 from convoinsight.web.framework import error_body
 from convoinsight.web.gateway import function_for
+from local_emulator.console import ConsoleApp, is_console_path
 
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = REPO / "functions"
@@ -46,12 +47,16 @@ def _not_found(environ, start_response):
 class Gateway:
     """The load balancer's stand-in: the function for the path's prefix gets the request, path untouched.
 
-    ``/_storage/...`` (signed uploads, the local GCS) is the one mount whose prefix is taken off.
+    ``/_storage/...`` (signed uploads, the local GCS) is the one mount whose prefix is taken off. What no function
+    claims at ``/``, ``/index.html``, ``/assets/...`` and ``/vendor/...`` is the web console's static files
+    (local_emulator/console.py), as the console bucket is the load balancer's default in the cloud; every other
+    unknown path is the JSON 404.
     """
 
-    def __init__(self, apps: dict, storage):
+    def __init__(self, apps: dict, storage, console=None):
         self.apps, self.storage = apps, storage
         self.functions = tuple(sorted(apps))
+        self.console = console if console is not None else ConsoleApp(_not_found)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
@@ -61,6 +66,8 @@ class Gateway:
             return self.storage(environ, start_response)
         name = function_for(path, self.functions)
         if name is None:
+            if is_console_path(path):  # the web console's files, as the console bucket serves them in the cloud
+                return self.console(environ, start_response)
             return _not_found(environ, start_response)
         return self.apps[name](environ, start_response)
 

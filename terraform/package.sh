@@ -6,8 +6,9 @@
 #   convoinsight/     the shared package (shared/convoinsight), importable beside main.py
 #   prompts/          the agents' prompt YAML files (PROMPTS_DIR=/workspace/prompts in the cloud)
 #   requirements.txt  the pinned runtime dependencies, installed by Cloud Functions' build
-# Zipped with Python's zipfile (no zip binary needed), without __pycache__, with fixed timestamps so that an
-# unchanged function gives an identical zip.
+#   convoinsight/**/__pycache__/*.pyc  its bytecode (checked-hash), compiled by the Python that runs this script
+# Zipped with Python's zipfile (no zip binary needed), with fixed timestamps so that an unchanged function gives an
+# identical zip.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +29,13 @@ for dir in "$root"/functions/*/; do
   cp "$root/requirements.txt" "$work/requirements.txt"
   find "$work" -name __pycache__ -type d -prune -exec rm -rf {} +
   find "$work" -name '*.pyc' -delete
+  # Bytecode shipped with the source, so that a cold instance does not compile the package (PYTHONDONTWRITEBYTECODE
+  # or a read-only /workspace would make it compile on every start). checked-hash: valid whatever the files'
+  # times after unzipping, checked against the source at import (a changed file is compiled again), and the
+  # same bytes for the same source, so the zip stays reproducible.
+  # Paths in the bytecode are where Cloud Functions unpacks the source (/workspace), not this temp folder.
+  "$python" -m compileall -q -j 0 -s "$work" -p /workspace --invalidation-mode checked-hash "$work/convoinsight" \
+    >/dev/null
   "$python" - "$work" "$out/$name.zip" <<'PY'
 import os
 import sys

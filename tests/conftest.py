@@ -15,7 +15,7 @@ import pytest
 from convoinsight.settings import SETTINGS
 from local_emulator.backing import PostgresServer, RedisServer
 from tests.support import network_guard
-from tests.support.stub_llm import StubLLM
+from tests.support.stub_llm import StubLLM, close_breakers
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 REPO = Path(__file__).resolve().parents[1]
@@ -129,12 +129,14 @@ def local_env(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Pat
 
 @pytest.fixture
 def use_stub_model(local_env: dict, stub_llm: StubLLM) -> StubLLM:
-    """Point every agent at the stub OpenAI-compatible server."""
+    """Point every agent at the stub OpenAI-compatible server, with no circuit breaker left open by an
+    earlier test."""
     os.environ.update({"LLM_API_BASE": stub_llm.base_url, "LLM_MODEL": "openai/stub-model",
                        "LLM_API_KEY": "sk-test-not-a-real-key"})
     from convoinsight.settings import get_settings
 
     get_settings.cache_clear()
+    close_breakers(local_env["REDIS_URL"])
     return stub_llm
 
 

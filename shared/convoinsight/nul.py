@@ -17,9 +17,20 @@ policy, per source (README, "Text and NUL characters"):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 NUL = "\x00"
+
+
+def may_hold(value: Any) -> bool:
+    """False when ``value`` surely holds no NUL: one scan of its JSON in C instead of a walk of every string
+    (JSON writes U+0000 as ``\\u0000``; a text that merely holds those six characters says True, and ``find``
+    then says where, or that there is none)."""
+    try:
+        return "\\u0000" in json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON (a datetime, bytes): walk it
+        return True
 
 
 def find(value: Any, path: str = "") -> str | None:

@@ -56,7 +56,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(`events_url`, chart `image_url`, dataset `download_urls`): 30-600 seconds."),
     Setting("AUTH_MODE", "dev", "`dev` trusts the `X-User-Id` header (local mode only); `firebase` verifies "
             "Firebase / Identity Platform ID tokens; `apikey` checks API keys issued by the `auth` function. "
-            "Both send `Authorization: Bearer ...`.", ("dev", "firebase", "apikey")),
+            "Both send `Authorization: Bearer ...`. In every mode a bearer credential shaped like an API key "
+            "(`ci_...`) is checked as an API key (an invalid or revoked one is a 401, never ignored), so scripts and "
+            "the `mcp` function work whatever the mode.", ("dev", "firebase", "apikey")),
     Setting("FIREBASE_PROJECT_ID", "", "Firebase project whose ID tokens are accepted (`AUTH_MODE=firebase`): "
             "the token's audience and issuer. Empty: `GCP_PROJECT_ID`."),
     Setting("FIREBASE_CERTS_URL", "https://www.googleapis.com/robot/v1/metadata/x509/"
@@ -77,6 +79,17 @@ SETTINGS: tuple[Setting, ...] = (
             ("auto", "always", "never")),
     Setting("LLM_MAX_RETRIES", "2", "Retries of one model call on 429, 5xx and timeouts (exponential backoff "
             "with jitter) before the next fallback model."),
+    Setting("LLM_FALLBACK_MODELS", "", "Fallback models tried in order when an agent's model fails (5xx, 429, "
+            "connection errors and timeouts after LLM_MAX_RETRIES; invalid JSON after its one repair; a refused key), "
+            "overriding the prompts' `fallbacks`: `m1,m2` for every agent, `analyzer=m1|m2;compiler=m3` per agent "
+            "(both: `m1;compiler=m3`; agents not named keep their prompt's list), `none` (or `compiler=none`) for "
+            "no fallback model. Names are litellm's `provider/model`. A fallback is tried only when its provider "
+            "can be called: the caller's key for it, the deployment's (LLM_API_KEY / LLM_API_BASE for the server's "
+            "provider, or litellm's `<PROVIDER>_API_KEY` / `<PROVIDER>_API_BASE`, e.g. `DEEPSEEK_API_KEY`); "
+            "others are skipped. The offline planner always answers last. Checked at start."),
+    Setting("LLM_CHAIN_TIMEOUT_SECONDS", "90", "Time one agent call may take over its whole fallback chain "
+            "(retries and repairs included): each call's timeout is cut to what is left, no model is started past "
+            "it, and the offline planner answers. At most TASKS_DISPATCH_DEADLINE_SECONDS."),
     Setting("LLM_BREAKER_THRESHOLD", "5", "Failed calls within a minute that open a model's circuit breaker "
             "(shared by all instances through Redis); 0 disables it."),
     Setting("LLM_BREAKER_COOLDOWN_SECONDS", "30", "How long an open breaker skips its model before a trial call."),
@@ -143,6 +156,15 @@ SETTINGS: tuple[Setting, ...] = (
             "it are left out and the table says `truncated` (its `limits` lists `bytes`)."),
     Setting("MAX_CELL_CHARS", "2000", "Longest text cell returned; longer ones are cut and end with `…` (`limits` "
             "lists `cells`)."),
+    Setting("RESULT_STATS", "true", "Compute summary statistics of every answer's whole result in one more "
+            "statement over the query (row count; per measure total, min, max and where, mean, median, largest "
+            "groups and their shares; first, last and trend over time; distinct counts), under the query's own "
+            "guard, limits and timeout. The analyzer is given them and `verified` rests on them; a failure "
+            "leaves the answer intact (`true`/`false`)."),
+    Setting("RESULT_STATS_TOP_GROUPS", "5", "Largest groups of a result whose values and shares of the total the "
+            "statistics list, for each of the first two measures (0-20)."),
+    Setting("RESULT_STATS_MAX_COLUMNS", "8", "Most measures, and most dimensions, of a result the statistics "
+            "describe (1-40): bounds the statement whatever the result's width."),
     Setting("SQL_MAX_ATTEMPTS", "3", "Tries the manipulator gets to write SQL that runs (the error or the refusal "
             "is fed back; a second refusal ends the question)."),
     Setting("SQL_TIMEOUT_SECONDS", "30", "Statement time limit of one query; past it the query is interrupted and "
@@ -155,6 +177,13 @@ SETTINGS: tuple[Setting, ...] = (
             "a free worker (at most the time limit)."),
     Setting("SQL_WORKER_MEMORY_MB", "2048", "Address-space limit of one engine worker process (engine, Arrow "
             "buffers and Python); a worker past it ends its query with an error and is replaced."),
+    Setting("VALUE_LOOKUP_COLUMNS", "8", "Text columns of an uploaded dataset searched, before the SQL is written, for "
+            "question words the profile does not know as values (\"for carrier HA\" when HA is not among the "
+            "profiled top values); what is found goes to the manipulator as `value_hints`. 0 turns the lookup off."),
+    Setting("VALUE_LOOKUP_TERMS", "24", "Most question words and phrases (up to three words) one value lookup "
+            "searches for."),
+    Setting("VALUE_LOOKUP_TIMEOUT_SECONDS", "5", "Time limit of the value lookup's one statement (at most "
+            "SQL_TIMEOUT_SECONDS); past it the question goes on without hints."),
     Setting("CHART_RENDER_TIMEOUT_SECONDS", "5", "Time limit of rendering one chart image (SVG, or PNG from it) in "
             "a render worker; past it the worker is killed and replaced, and the image request gets 422 "
             "`chart_render_timeout`."),
@@ -164,6 +193,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CHART_RENDER_WORKERS", "1", "Render worker processes per instance, started on the first image "
             "request; more renders at once wait for a free worker (at most the time limit, then 503 "
             "`chart_render_busy`)."),
+    Setting("CHART_CURRENCY", "$", "Currency symbol charts put on measures whose label names money (revenue, "
+            "price, cost, sales, amount...) without naming its currency; a label that names one (`$`, `€`, `EUR`, "
+            "`£`, `GBP`, `¥`, `JPY`) gets its own. A symbol of at most 3 characters, or an ISO code among USD, EUR, "
+            "GBP, JPY; empty: such measures get thousands separators and two decimals, no symbol."),
     Setting("FERNET_KEY", "", "Keys that encrypt stored database passwords (Fernet, url-safe base64 of 32 bytes), "
             "comma-separated: the first encrypts, every one decrypts, so a key is rotated by putting the new one "
             "first. In the cloud it comes from Secret Manager as a secret environment variable. Empty in local mode: "
@@ -197,6 +230,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROMPTS_CHECK_SECONDS", "1", "How often each process checks Redis for prompt edits made anywhere (the "
             "generation `ci:v1:prompts:generation`); with Redis down or unset it reads the document store again "
             "every 5 times this instead. An edit takes effect everywhere within about this long."),
+    Setting("MCP_API_BASE_URL", "", "Origin of the public API the `mcp` function calls with its caller's API key "
+            "(e.g. `https://api.example.com`; every tool is an HTTP call to it, so rate limits and tenant isolation "
+            "are the API's own). Empty: PUBLIC_BASE_URL (`make dev` sets it to the emulator's own address); with "
+            "both empty the `mcp` function answers 500 `config_error`."),
+    Setting("MCP_API_TIMEOUT_SECONDS", "120", "Time the `mcp` function waits for one answer of the API (a "
+            "question answered in full, at most); past it the tool call fails with `api_timeout`. Keep it under "
+            "the function's timeout."),
+    Setting("MCP_API_CONNECT_TIMEOUT_SECONDS", "5", "Time the `mcp` function waits to connect to the API; past it "
+            "the tool call fails with `api_unavailable`."),
+    Setting("MCP_MAX_ROWS", "50", "Most rows of a result table the `mcp` function hands to the model (`ask`, "
+            "`run_sql`, a session's turns); the table then says `truncated` and keeps the full `row_count`. 1-1000."),
     Setting("PORT", "8080", "Port of the local emulator (`make dev`)."),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
     Setting("METRICS_ENABLED", "false", "Record metrics and serve them, summed over every instance, as Prometheus "
@@ -229,6 +273,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+MAX_FALLBACK_MODELS = 10  # per agent, as a prompt's own list (llm/prompt_checks.py)
+
+
 @dataclass(frozen=True)
 class Settings:
     deployment_mode: str
@@ -255,6 +302,9 @@ class Settings:
     llm_timeout_seconds: float
     llm_preload: str
     llm_max_retries: int
+    llm_fallback_models: tuple[tuple[str, tuple[str, ...]], ...]  # (agent or "*", models); see fallback_models()
+    llm_chain_timeout_seconds: float
+    provider_env: tuple[str, ...]  # providers with litellm's <PROVIDER>_API_KEY or _API_BASE set: names only
     llm_breaker_threshold: int
     llm_breaker_cooldown_seconds: int
     daily_token_budget: int
@@ -287,6 +337,9 @@ class Settings:
     max_result_rows: int
     max_result_bytes: int
     max_cell_chars: int
+    result_stats: bool
+    result_stats_top_groups: int
+    result_stats_max_columns: int
     sql_max_attempts: int
     sql_timeout_seconds: float
     sql_memory_mb: int
@@ -294,9 +347,13 @@ class Settings:
     sql_threads: int
     sql_workers: int
     sql_worker_memory_mb: int
+    value_lookup_columns: int
+    value_lookup_terms: int
+    value_lookup_timeout_seconds: float
     chart_render_timeout_seconds: float
     chart_render_memory_mb: int
     chart_render_workers: int
+    chart_currency: str
     fernet_keys: tuple[str, ...]
     sources_allow_private_hosts: bool
     source_connect_timeout_seconds: float
@@ -311,11 +368,23 @@ class Settings:
     export_table_rows: int
     export_time_limit_seconds: float
     prompts_check_seconds: float
+    mcp_api_base_url: str
+    mcp_api_timeout_seconds: float
+    mcp_api_connect_timeout_seconds: float
+    mcp_max_rows: int
     port: int
     log_level: str
     metrics_enabled: bool
     metrics_token: str
     metrics_flush_seconds: int
+
+    def fallback_models(self, agent: str, shipped: tuple[str, ...]) -> tuple[str, ...]:
+        """The fallback models of ``agent``: LLM_FALLBACK_MODELS' entry for it > its entry for every agent > the
+        prompt's own list (``shipped``)."""
+        configured = dict(self.llm_fallback_models)
+        if agent in configured:
+            return configured[agent]
+        return configured.get("*", shipped)
 
     def __repr__(self) -> str:  # never print secrets
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -347,15 +416,30 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def _base_url(raw: str) -> str:
-    """PUBLIC_BASE_URL: an http(s) origin, optionally with a path prefix; no query, no fragment, no trailing /."""
+def _base_url(raw: str, name: str = "PUBLIC_BASE_URL") -> str:
+    """PUBLIC_BASE_URL (or MCP_API_BASE_URL): an http(s) origin, optionally with a path prefix; no query, no
+    fragment, no trailing /."""
     raw = raw.strip()
     if not raw:
         return ""
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) URL such as https://api.example.com, not {raw!r}")
+        raise ConfigError(f"{name} must be an http(s) URL such as https://api.example.com, not {raw!r}")
     return raw.rstrip("/")
+
+
+_CURRENCY_CODES = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def _currency(raw: str) -> str:
+    """CHART_CURRENCY as the symbol drawn: an ISO code becomes its symbol; anything else must be a short symbol."""
+    value = raw.strip()
+    if value.upper() in _CURRENCY_CODES:
+        return _CURRENCY_CODES[value.upper()]
+    if len(value) > 3 or any(c.isdigit() or c in "%,.#" for c in value):
+        raise ConfigError(f"CHART_CURRENCY must be a currency symbol of at most 3 characters (or USD, EUR, GBP, "
+                          f"JPY), not {raw!r}")
+    return value
 
 
 def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> int:
@@ -381,6 +465,59 @@ def _positive(name: str, raw: str) -> float:
 
 
 _RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _provider_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The providers whose litellm variables (``DEEPSEEK_API_KEY``, ``XAI_API_BASE``, ...) are set: a fallback
+    model of one of them can be called on the deployment's behalf. Only the names are kept, never a value."""
+    found = set()
+    for name, value in env.items():
+        for suffix in ("_API_KEY", "_API_BASE"):
+            if name.endswith(suffix) and value.strip() and not name.startswith("LLM_"):
+                found.add(name[:-len(suffix)].lower())
+    return tuple(sorted(found))
+
+
+def _fallback_models(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """LLM_FALLBACK_MODELS as ((agent or "*", models), ...): entries split by ``;``, models by ``,`` or ``|``.
+
+    Refused at start with every problem named, so a typo never silently leaves an agent without fallbacks."""
+    if not raw:
+        return ()
+    from convoinsight.llm.catalog import fallback_problem  # light: no litellm, no price map
+    from convoinsight.llm.prompts import AGENTS
+
+    parsed: dict[str, tuple[str, ...]] = {}
+    problems: list[str] = []
+    for entry in (part.strip() for part in raw.split(";")):
+        if not entry:
+            continue
+        agent, sep, names = entry.partition("=")
+        agent = agent.strip().lower() if sep else "*"
+        names = names if sep else entry
+        if sep and agent not in AGENTS:
+            problems.append(f"unknown agent {agent!r} (agents: {', '.join(AGENTS)})")
+            continue
+        if agent in parsed:
+            problems.append("every agent for the second time" if agent == "*" else f"{agent!r} for the second time")
+            continue
+        models = [m.strip() for m in names.replace("|", ",").split(",") if m.strip()]
+        if [m.lower() for m in models] == ["none"]:
+            models = []
+        elif not models:
+            problems.append(f"no model for {agent!r}" if sep else "an empty entry")
+        for model in models:
+            problem = fallback_problem(model)
+            if problem:
+                problems.append(problem)
+        if len(models) > MAX_FALLBACK_MODELS:
+            problems.append(f"more than {MAX_FALLBACK_MODELS} models for {'every agent' if agent == '*' else agent}")
+        parsed[agent] = tuple(models)
+    if problems:
+        raise ConfigError("LLM_FALLBACK_MODELS is invalid: " + "; ".join(problems)
+                          + ". Expected e.g. `deepseek/deepseek-chat,openrouter/openai/gpt-4o-mini` or "
+                          "`analyzer=deepseek/deepseek-chat|xai/grok-3-mini;compiler=none`")
+    return tuple(parsed.items())
 
 
 def _rate_limits(raw: str) -> tuple[tuple[str, int, int], ...]:
@@ -460,6 +597,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("SQL_WORKER_MEMORY_MB must be at least SQL_MEMORY_MB + 256 (the engine lives inside the "
                           "worker)")
 
+    chain_timeout = _positive("LLM_CHAIN_TIMEOUT_SECONDS", raw["LLM_CHAIN_TIMEOUT_SECONDS"])
+    deadline = _int("TASKS_DISPATCH_DEADLINE_SECONDS", raw["TASKS_DISPATCH_DEADLINE_SECONDS"], 15)
+    if chain_timeout > deadline:
+        raise ConfigError(f"LLM_CHAIN_TIMEOUT_SECONDS={raw['LLM_CHAIN_TIMEOUT_SECONDS']} is longer than "
+                          f"TASKS_DISPATCH_DEADLINE_SECONDS={deadline}: a stage still waiting on its models then "
+                          "would be sent again")
+
     allow_private = _bool("SOURCES_ALLOW_PRIVATE_HOSTS", raw["SOURCES_ALLOW_PRIVATE_HOSTS"])
     if allow_private and mode != "local":
         raise ConfigError("SOURCES_ALLOW_PRIVATE_HOSTS=true lets tenants reach private networks and is allowed only "
@@ -490,6 +634,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_timeout_seconds=timeout,
         llm_preload=raw["LLM_PRELOAD"],
         llm_max_retries=_int("LLM_MAX_RETRIES", raw["LLM_MAX_RETRIES"], 0),
+        llm_fallback_models=_fallback_models(raw["LLM_FALLBACK_MODELS"]),
+        llm_chain_timeout_seconds=chain_timeout,
+        provider_env=_provider_env(env),
         llm_breaker_threshold=_int("LLM_BREAKER_THRESHOLD", raw["LLM_BREAKER_THRESHOLD"], 0),
         llm_breaker_cooldown_seconds=_int("LLM_BREAKER_COOLDOWN_SECONDS", raw["LLM_BREAKER_COOLDOWN_SECONDS"], 1),
         daily_token_budget=_int("DAILY_TOKEN_BUDGET", raw["DAILY_TOKEN_BUDGET"], 0),
@@ -523,6 +670,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_result_rows=_int("MAX_RESULT_ROWS", raw["MAX_RESULT_ROWS"], 1),
         max_result_bytes=_int("MAX_RESULT_BYTES", raw["MAX_RESULT_BYTES"], 1024),
         max_cell_chars=_int("MAX_CELL_CHARS", raw["MAX_CELL_CHARS"], 16),
+        result_stats=_bool("RESULT_STATS", raw["RESULT_STATS"]),
+        result_stats_top_groups=_int("RESULT_STATS_TOP_GROUPS", raw["RESULT_STATS_TOP_GROUPS"], 0, 20),
+        result_stats_max_columns=_int("RESULT_STATS_MAX_COLUMNS", raw["RESULT_STATS_MAX_COLUMNS"], 1, 40),
         sql_max_attempts=_int("SQL_MAX_ATTEMPTS", raw["SQL_MAX_ATTEMPTS"], 1),
         sql_timeout_seconds=_positive("SQL_TIMEOUT_SECONDS", raw["SQL_TIMEOUT_SECONDS"]),
         sql_memory_mb=_int("SQL_MEMORY_MB", raw["SQL_MEMORY_MB"], 64),
@@ -530,9 +680,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sql_threads=_int("SQL_THREADS", raw["SQL_THREADS"], 1),
         sql_workers=_int("SQL_WORKERS", raw["SQL_WORKERS"], 1),
         sql_worker_memory_mb=_int("SQL_WORKER_MEMORY_MB", raw["SQL_WORKER_MEMORY_MB"], 256),
+        value_lookup_columns=_int("VALUE_LOOKUP_COLUMNS", raw["VALUE_LOOKUP_COLUMNS"], 0, 64),
+        value_lookup_terms=_int("VALUE_LOOKUP_TERMS", raw["VALUE_LOOKUP_TERMS"], 1, 200),
+        value_lookup_timeout_seconds=_positive("VALUE_LOOKUP_TIMEOUT_SECONDS", raw["VALUE_LOOKUP_TIMEOUT_SECONDS"]),
         chart_render_timeout_seconds=_positive("CHART_RENDER_TIMEOUT_SECONDS", raw["CHART_RENDER_TIMEOUT_SECONDS"]),
         chart_render_memory_mb=_int("CHART_RENDER_MEMORY_MB", raw["CHART_RENDER_MEMORY_MB"], 768),
         chart_render_workers=_int("CHART_RENDER_WORKERS", raw["CHART_RENDER_WORKERS"], 1),
+        chart_currency=_currency(raw["CHART_CURRENCY"]),
         fernet_keys=tuple(k.strip() for k in raw["FERNET_KEY"].split(",") if k.strip()),
         sources_allow_private_hosts=allow_private,
         source_connect_timeout_seconds=_positive("SOURCE_CONNECT_TIMEOUT_SECONDS",
@@ -549,6 +703,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         export_table_rows=_int("EXPORT_TABLE_ROWS", raw["EXPORT_TABLE_ROWS"], 1),
         export_time_limit_seconds=_positive("EXPORT_TIME_LIMIT_SECONDS", raw["EXPORT_TIME_LIMIT_SECONDS"]),
         prompts_check_seconds=_positive("PROMPTS_CHECK_SECONDS", raw["PROMPTS_CHECK_SECONDS"]),
+        mcp_api_base_url=_base_url(raw["MCP_API_BASE_URL"], "MCP_API_BASE_URL"),
+        mcp_api_timeout_seconds=_positive("MCP_API_TIMEOUT_SECONDS", raw["MCP_API_TIMEOUT_SECONDS"]),
+        mcp_api_connect_timeout_seconds=_positive("MCP_API_CONNECT_TIMEOUT_SECONDS",
+                                                  raw["MCP_API_CONNECT_TIMEOUT_SECONDS"]),
+        mcp_max_rows=_int("MCP_MAX_ROWS", raw["MCP_MAX_ROWS"], 1, 1000),
         port=_int("PORT", raw["PORT"], 1),
         log_level=raw["LOG_LEVEL"].upper(),
         metrics_enabled=_bool("METRICS_ENABLED", raw["METRICS_ENABLED"]),

@@ -45,6 +45,9 @@ def test_put_many_writes_every_document_or_none(documents, tenant):
         documents.put_many([(a, f"d{i}", {"i": i}) for i in range(501)])
     assert documents.get(a, "d0") is None
     documents.put_many([])
+    # The six characters backslash-u0000 are text, not a NUL: stored as written.
+    documents.put_many([(a, "literal", {"text": "\\u0000 is how JSON writes a NUL", "é": "数据"})])
+    assert documents.get(a, "literal") == {"text": "\\u0000 is how JSON writes a NUL", "é": "数据"}
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\x00"])
@@ -267,3 +270,20 @@ def test_increment_creates_then_adds_atomically(documents, tenant):
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda _: documents.increment(col, "day", "tokens", 10), range(40)))
     assert documents.get(col, "day")["tokens"] == 405  # no lost update
+
+
+def test_get_many_reads_documents_of_several_collections_at_once(documents, tenant):
+    jobs, outputs = f"{tenant}/jobs", f"{tenant}/jobs/j1/outputs"
+    documents.put(jobs, "j1", {"id": "j1", "rows": [[1, "x"]]})
+    documents.put(outputs, "router", {"stage": "router"})
+    documents.put(outputs, "compiler", {"stage": "compiler"})
+    refs = [(outputs, "compiler"), (jobs, "j1"), (outputs, "orchestrator"), (f"{tenant}/none", "x"),
+            (outputs, "router"), (jobs, "j1")]  # in any order, missing ones and the same ref twice
+    assert documents.get_many(refs) == [{"stage": "compiler"}, {"id": "j1", "rows": [[1, "x"]]}, None, None,
+                                        {"stage": "router"}, {"id": "j1", "rows": [[1, "x"]]}]
+    assert documents.get_many(iter([(jobs, "j1")])) == [{"id": "j1", "rows": [[1, "x"]]}]
+    assert documents.get_many([]) == []
+    with pytest.raises(ValueError):
+        documents.get_many([(jobs, "j1"), (jobs, "a\x00b")])
+    with pytest.raises(ValueError):
+        documents.get_many([(jobs, f"d{i}") for i in range(501)])

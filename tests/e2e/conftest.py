@@ -1,18 +1,23 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from local_emulator.backing import free_port
 from tests.conftest import GENEROUS_LIMITS
 from tests.support.cloud_gateway import CloudStack
 from tests.support.emulator import Emulator
+from tests.support.stub_llm import close_breakers
 
 CLOUD_FUNCTIONS = ("charts", "datasets", "health", "prompts", "queries", "sessions")
-BROWSER_PAGE_PORT = free_port()  # the browser tests' page: another origin than the API's
+# The browser tests' page, another origin than the API's. Its port goes into CORS_ORIGINS when the session
+# starts, long before the page is served, so the socket stays bound and listening from here on: no other
+# process of the session (an emulator, a function, Chromium's DevTools) can take the port in between.
+BROWSER_PAGE_SOCKET = socket.create_server(("127.0.0.1", 0))
+BROWSER_PAGE_PORT = BROWSER_PAGE_SOCKET.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +39,13 @@ def emulator(postgres, redis_server, stub_llm, state_root: Path) -> Iterator[Emu
 
 
 @pytest.fixture
-def stub(stub_llm):
+def stub(stub_llm, redis_server):
+    """The stub model, unscripted, with no breaker left open in the emulator by an earlier test."""
     stub_llm.reset()
+    close_breakers(redis_server.url)
     yield stub_llm
     stub_llm.reset()
+    close_breakers(redis_server.url)
 
 
 @pytest.fixture(scope="session")

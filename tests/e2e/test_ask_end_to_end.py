@@ -89,7 +89,8 @@ def test_answer_has_the_contract_shape_and_the_table_equals_polars(emulator, ten
     assert body["follow_ups"] == ["And by month?", "Only JFK?"]
     assert body["insights"] == [f"{want.height} groups"]
     assert body["usage"]["llm_calls"] == 6 and body["usage"]["tokens"] == 6 * 120
-    assert set(body["timings"]) == {*AGENTS, "sql"} and body["timings"]["sql"] > 0
+    # Every stage, the answer's SQL and, as they ran here, the value lookup and the whole-result statistics.
+    assert set(body["timings"]) == {*AGENTS, "sql", "sql_lookup", "sql_stats"} and body["timings"]["sql"] > 0
 
     # The chart spec carries the result rows, bound by the server.
     chart = body["chart"]

@@ -9,7 +9,8 @@ bare URLs where the browser cannot (EventSource, <img src>).
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BROWSER_PAGE_PORT
+from tests.e2e.conftest import BROWSER_PAGE_PORT, BROWSER_PAGE_SOCKET
+from tests.support.browser import chromium
 from tests.support.data import SALES_CSV
 
 pytestmark = pytest.mark.slow
@@ -76,30 +78,18 @@ def page_server(cloud) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", BROWSER_PAGE_PORT), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", BROWSER_PAGE_PORT), Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=os.dup(BROWSER_PAGE_SOCKET.fileno()))  # the port reserved at start
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{BROWSER_PAGE_PORT}/"
     server.shutdown()
+    server.server_close()  # closes the duplicate; the reserved socket keeps the port
 
 
 @pytest.fixture
 def browser(tmp_path):
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.fail("Chromium and chromedriver are needed (make setup installs Debian's chromium, chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--no-proxy-server", "--window-size=1000,800",
-                 # Nothing but the page and the API: no update checks, sync or other background traffic.
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-default-apps", "--disable-domain-reliability"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.set_script_timeout(120)
+    driver = chromium(tmp_path / "profile", window="1000,800", script_timeout=120)
     yield driver
     driver.quit()
 

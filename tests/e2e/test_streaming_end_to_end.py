@@ -12,7 +12,6 @@ import time
 
 import httpx
 import pytest
-import redis
 import requests
 import sseclient
 from httpx_sse import connect_sse
@@ -51,14 +50,6 @@ def shown(events) -> str:
     for name, data, *_ in events:
         text = "" if name == "reset" else text + data["text"] if name == "token" else text
     return text
-
-
-@pytest.fixture
-def breakers(redis_server):
-    yield
-    client = redis.Redis.from_url(redis_server.url)
-    for key in client.scan_iter("ci:v1:breaker:*"):  # the emulator's breakers: none left open for later tests
-        client.delete(key)
 
 
 def test_a_streamed_sync_answer_arrives_as_it_is_written_and_equals_the_plain_one(emulator, tenant, stub):  # noqa: F811
@@ -108,7 +99,7 @@ def test_an_async_jobs_events_url_streams_stages_then_the_draft_then_the_end(emu
     assert history["turns"][-1]["answer"] == ANSWER
 
 
-def test_a_model_failing_mid_stream_is_reset_and_the_fallback_answers(emulator, tenant, stub, breakers):  # noqa: F811
+def test_a_model_failing_mid_stream_is_reset_and_the_fallback_answers(emulator, tenant, stub):  # noqa: F811
     script(stub, Cut(COMPILER, 30))  # every attempt breaks off after 30 characters
     events = stream_sync(emulator, tenant, "Average arrival delay by carrier, cut short?")
     names = [name for name, _, _ in events]

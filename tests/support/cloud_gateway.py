@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -108,15 +109,15 @@ class _IngestOverHttp:
 class LoadBalancer:
     """The URL map's stand-in in front of the function processes; one origin for every returned URL."""
 
-    def __init__(self, functions: dict[str, FunctionProcess], port: int, settings: Settings):
-        self.functions, self.port = functions, port
+    def __init__(self, functions: dict[str, FunctionProcess], listener: socket.socket, settings: Settings):
+        self.functions, self.port = functions, listener.getsockname()[1]
         # The bucket signs and stores with the bundles' settings, not this process's own.
         self.storage = LocalStorage(_IngestOverHttp(functions["ingest"].url), lambda: settings) \
             if "ingest" in functions else None
         public = tuple(name for name in functions if name not in ("ingest", "pipeline"))
         self.public = public
         self.seen: list[tuple[str, str, int]] = []  # (method, path, status) of every request routed
-        self.server = make_server("127.0.0.1", port, self, threaded=True)
+        self.server = make_server("127.0.0.1", self.port, self, threaded=True, fd=listener.fileno())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="load-balancer")
 
     @property
@@ -129,6 +130,7 @@ class LoadBalancer:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -167,7 +169,10 @@ class CloudStack:
 
     def __init__(self, root: Path, env: dict[str, str], functions: tuple[str, ...]):
         self.root = root
-        self.lb_port = free_port()
+        # Bound and listening from here on: the bundles' PUBLIC_BASE_URL names this port while the function
+        # processes start, and none of them (nor anything else in the session) can take it in between.
+        self.lb_listener = socket.create_server(("127.0.0.1", 0))
+        self.lb_port = self.lb_listener.getsockname()[1]
         base = f"http://127.0.0.1:{self.lb_port}"
         self.env = {**env, "PUBLIC_BASE_URL": base, "TRUSTED_PROXY_HOPS": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         zips = build_bundles(root)
@@ -181,12 +186,13 @@ class CloudStack:
         for fn in self.functions.values():
             fn.wait_ready()
         settings = load_settings({k: v for k, v in self.env.items() if k in {s.name for s in SETTINGS}})
-        self.lb = LoadBalancer(self.functions, self.lb_port, settings).start()
+        self.lb = LoadBalancer(self.functions, self.lb_listener, settings).start()
         return self
 
     def stop(self) -> None:
         if self.lb:
             self.lb.stop()
+        self.lb_listener.close()
         for fn in self.functions.values():
             fn.stop()
 

@@ -27,7 +27,8 @@ class RoundTrips:
 
     A Redis round trip is one write of packed commands (a command, a pipeline, a script call), recorded as the
     names of the commands it held (a new connection's handshake apart, in ``setup``); a statement is recorded
-    as its SQL with its ``c``/``i`` parameters (the document store's collection and document id)."""
+    as its SQL with its ``c``/``i`` parameters (the document store's collection and document id), whether it is
+    run as text or as a statement the connection prepared (preparing it is per connection, not per request)."""
 
     def __init__(self, monkeypatch):
         import threading
@@ -41,6 +42,7 @@ class RoundTrips:
         self._thread: int | None = None
         self._ident = threading.get_ident
         send, run = redis.connection.AbstractConnection.send_packed_command, pg8000.native.Connection.run
+        prepare, run_prepared = pg8000.native.PreparedStatement.__init__, pg8000.native.PreparedStatement.run
         recorder = self
 
         def send_packed_command(conn, command, check_health=True):
@@ -56,8 +58,20 @@ class RoundTrips:
                 recorder.sql.append((" ".join(sql.split()), {k: v for k, v in params.items() if k in ("c", "i")}))
             return run(conn, sql, **params)
 
+        def prepare_statement(statement, con, sql, types=None):
+            statement.sql_text = sql
+            prepare(statement, con, sql, types)
+
+        def run_prepared_statement(statement, stream=None, **params):
+            if recorder._mine():
+                recorder.sql.append((" ".join(getattr(statement, "sql_text", statement.statement).split()),
+                                     {k: v for k, v in params.items() if k in ("c", "i")}))
+            return run_prepared(statement, stream=stream, **params)
+
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send_packed_command)
         monkeypatch.setattr(pg8000.native.Connection, "run", run_statement)
+        monkeypatch.setattr(pg8000.native.PreparedStatement, "__init__", prepare_statement)
+        monkeypatch.setattr(pg8000.native.PreparedStatement, "run", run_prepared_statement)
 
     def _mine(self) -> bool:
         return self._thread is not None and self._ident() == self._thread

@@ -9,6 +9,11 @@ A request with ``"stream": true`` gets the same reply as OpenAI streams it: serv
 (``stream_chunk_delay`` seconds apart), a last chunk with ``usage`` when ``stream_options.include_usage``
 asks for it, then ``data: [DONE]``. ``Cut(reply, after)`` streams the first ``after`` characters and then
 drops the connection mid-body (a non-streaming request gets a 500 for it).
+
+Replies can also be scripted per model, by the request's ``model`` field as the provider receives it
+(``stub.script_model("deepseek-chat", Status(503))``): a model's own queue or default wins over its agent's,
+so a test can make one model of a fallback chain fail one way and the next another. ``Slow(seconds, reply)``
+answers ``reply`` after a delay (a model that times out). Every recorded request carries its ``model``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ class Cut:
         self.reply, self.after = reply, after
 
 
-Reply = str | Status | Cut | Callable[[dict[str, Any]], str]
+class Slow:
+    """A reply sent only after ``seconds`` (longer than the client's timeout: a model that times out)."""
+
+    def __init__(self, seconds: float, reply: str | Status | Cut):
+        self.seconds, self.reply = seconds, reply
+
+
+Reply = str | Status | Cut | Slow | Callable[[dict[str, Any]], str]
 USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
 
 
@@ -43,6 +55,8 @@ class StubLLM:
         self._lock = threading.Lock()
         self.queues: dict[str, deque[Reply]] = defaultdict(deque)
         self.defaults: dict[str, Reply] = {}
+        self.model_queues: dict[str, deque[Reply]] = defaultdict(deque)
+        self.model_defaults: dict[str, Reply] = {}
         self.requests: list[dict[str, Any]] = []
         self.latency = 0.0
         self.fail_status: int | None = None
@@ -64,11 +78,14 @@ class StubLLM:
                 if isinstance(payload, Cut):  # a reply that breaks off, asked for without streaming
                     status, payload = 500, {"error": {"message": "scripted cut", "type": "server_error"}}
                 data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout): nobody reads
+                    return
 
             def _stream(self, body: dict[str, Any], payload: dict[str, Any] | Cut) -> None:
                 """OpenAI's streaming answer: SSE chunks over chunked transfer encoding (HTTP/1.1)."""
@@ -130,6 +147,8 @@ class StubLLM:
         with self._lock:
             self.queues.clear()
             self.defaults.clear()
+            self.model_queues.clear()
+            self.model_defaults.clear()
             self.requests.clear()
             self.latency = 0.0
             self.fail_status = None
@@ -145,17 +164,40 @@ class StubLLM:
         with self._lock:
             self.defaults[agent] = reply
 
+    def script_model(self, model: str, *replies: Reply) -> None:
+        """Queue replies for requests whose ``model`` field is ``model`` (before any agent's replies)."""
+        with self._lock:
+            self.model_queues[model].extend(replies)
+
+    def always_model(self, model: str, reply: Reply) -> None:
+        with self._lock:
+            self.model_defaults[model] = reply
+
+    def models(self, agent: str | None = None) -> list[str]:
+        """The ``model`` field of every request (of ``agent``), in the order they came."""
+        return [r["model"] for r in self.calls(agent)]
+
     def calls(self, agent: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in self.requests if agent is None or r["agent"] == agent]
 
     def _answer(self, agent: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any] | Cut]:
         with self._lock:
-            self.requests.append({"agent": agent, "body": body, "headers": headers})
-            reply = self.queues[agent].popleft() if self.queues[agent] else self.defaults.get(agent)
+            model = str(body.get("model", ""))
+            self.requests.append({"agent": agent, "model": model, "body": body, "headers": headers,
+                                  "at": time.monotonic()})
+            if self.model_queues.get(model):
+                reply = self.model_queues[model].popleft()
+            elif model in self.model_defaults:
+                reply = self.model_defaults[model]
+            else:
+                reply = self.queues[agent].popleft() if self.queues[agent] else self.defaults.get(agent)
             latency, fail = self.latency, self.fail_status
         if latency:
             time.sleep(latency)
+        if isinstance(reply, Slow):
+            time.sleep(reply.seconds)
+            reply = reply.reply
         if fail:
             return fail, {"error": {"message": "scripted failure", "type": "server_error"}}
         if reply is None:
@@ -181,3 +223,18 @@ def context_of(body: dict[str, Any]) -> dict[str, Any]:
     text = next(m["content"] for m in body["messages"] if m["role"] == "user" and "```json" in m["content"])
     start, end = text.index("```json") + len("```json"), text.rindex("```")
     return json.loads(text[start:end])
+
+
+def close_breakers(redis_url: str) -> None:
+    """Delete every model's circuit-breaker state in the session's Redis.
+
+    Breakers are shared by every test (and by the emulator process): a test whose stub failed five
+    times in a minute would otherwise send the next tests' calls straight to the fallbacks."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter("ci:v1:breaker:*"):
+            client.delete(key)
+    finally:
+        client.close()

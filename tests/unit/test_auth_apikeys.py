@@ -236,3 +236,53 @@ def test_the_key_lifecycle_on_firestore(cloud_env, user_id):
     assert client.delete(f"/keys/{record['id']}", headers=bearer(second["key"])).status_code == 200
     assert_error(client.get("/me", headers=bearer(key)), 401, "revoked_key")
     assert documents.get(apikeys.tenant_collection(user_id), record["id"])["revoked_at"]
+
+
+# --- An API key is an API key in every AUTH_MODE (issue #17: the MCP function forwards its caller's key) ---------
+
+def _mode(mode: str) -> None:
+    os.environ["AUTH_MODE"] = mode
+    if mode == "firebase":
+        os.environ["FIREBASE_PROJECT_ID"] = "convoinsight-test"
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["dev", "firebase"])
+def test_a_key_is_verified_as_a_key_in_every_mode(local_env, user_id, mode):
+    key, _ = apikeys.issue(get_services(get_settings()).documents, user_id, name="script")
+    _mode(mode)
+    auth = function_client("auth")
+    assert auth.get("/me", headers=bearer(key)).get_json() == {"user_id": user_id, "role": "user",
+                                                               "method": "apikey"}
+    # Over X-User-Id in dev mode: the verified key says who is calling.
+    me = auth.get("/me", headers={**bearer(key), "X-User-Id": "someone-else", "X-User-Role": "admin"}).get_json()
+    assert me == {"user_id": user_id, "role": "user", "method": "apikey"}
+    # It reaches the data routes as that user too.
+    datasets = function_client("datasets")
+    assert datasets.get("/", headers=bearer(key)).get_json() == {"domains": []}
+
+
+@pytest.mark.parametrize("mode", ["dev", "firebase"])
+@pytest.mark.parametrize("credential, code", [
+    ("ci_0123456789abcdef_" + "A" * 43, "invalid_api_key"),
+    ("ci_short_secret", "malformed_api_key"),
+])
+def test_a_bad_key_is_401_in_every_mode_never_ignored(local_env, user_id, mode, credential, code):
+    _mode(mode)
+    resp = function_client("auth").get("/me", headers={**bearer(credential), "X-User-Id": user_id})
+    assert_error(resp, 401, code)
+
+
+@pytest.mark.parametrize("mode", ["dev", "firebase"])
+def test_a_revoked_key_is_refused_in_every_mode(local_env, user_id, mode):
+    documents = get_services(get_settings()).documents
+    key, record = apikeys.issue(documents, user_id)
+    apikeys.revoke(documents, user_id, record["id"])
+    _mode(mode)
+    assert_error(function_client("auth").get("/me", headers={**bearer(key), "X-User-Id": user_id}), 401,
+                 "revoked_key")
+
+
+def test_dev_mode_still_trusts_x_user_id_beside_a_bearer_that_is_not_a_key(local_env, user_id):
+    me = function_client("auth").get("/me", headers={"X-User-Id": user_id, "Authorization": "Bearer eyJhbGciOi"})
+    assert me.get_json() == {"user_id": user_id, "role": "user", "method": "dev"}

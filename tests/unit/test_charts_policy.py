@@ -275,7 +275,9 @@ def test_the_pipeline_replaces_a_hostile_model_spec_by_the_suggested_one(use_stu
                                json={"domain": "shop", "prompt": "revenue by region"}).get_json()
     assert body["sql_status"] == "ok", body
     spec = body["chart"]["spec"]
-    assert "config" not in spec and "transform" not in spec and "bin" not in json.dumps(spec)
+    # Nothing of the hostile spec survives; the config is presentation's own (palette, fonts), not the model's.
+    assert "transform" not in spec and "bin" not in json.dumps(spec) and "continuousWidth" not in json.dumps(spec)
+    assert "view" not in spec["config"] and spec["config"]["range"]["category"][0] == "#0072B2"
     assert spec["encoding"]["x"]["field"] == "region"
 
 

@@ -323,3 +323,49 @@ def test_numbers_the_user_asked_about_may_be_echoed():
     assert not check_grounding("Totals for client 37 in 2019.", [], *args).verified
     assert check_grounding("Totals for client 37 in 2019.", [], *args,
                            question="total per region for client 37 in 2019").verified
+
+
+# --- whole-result statistics (sql/stats.py): a truncated table checked against every row -------------------
+
+# 1,095 rows of which 1,000 are shown; what the engine computed over all of them.
+SHOWN = [[f"2021-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}", round(100 + (i + 1) % 7 * 1.37, 2)] for i in range(1000)]
+WHOLE = {"row_count": 1095, "label": "day", "time": "day",
+         "dimensions": [{"index": 0, "name": "day", "distinct": 1095}],
+         "measures": [{"index": 1, "name": "revenue", "non_null": 1095, "total": 113_640.5, "min": 100.0,
+                       "min_at": "2021-01-07", "max": 612.5, "max_at": "2023-11-17", "mean": 103.78, "median": 103.5,
+                       "top": [{"label": "2023-11-17", "value": 612.5, "share_pct": 0.54}],
+                       "first": {"at": "2021-01-01", "value": 101.37}, "last": {"at": "2023-12-31", "value": 104.11},
+                       "change": 2.74, "change_pct": 2.7, "trend": "flat"}]}
+PREFIX_TOTAL = sum(r[1] for r in SHOWN)
+
+
+def whole(text: str, stats=WHOLE):
+    return check_grounding(text, [], ["day", "revenue"], ["date", "float"], SHOWN, 1095, complete=False, stats=stats)
+
+
+@pytest.mark.parametrize(("text", "basis"), [
+    ("Revenue totalled 113,640.50.", "total"),
+    ("It peaked at 612.5 on 2023-11-17.", "cell"),  # the maximum lies past the rows shown
+    ("The mean day made 103.78.", "mean"),
+    ("The median is 103.5.", "median"),
+    ("The best day held 0.54% of revenue.", "share"),
+    ("From first to last it rose 2.7%.", "change"),
+    ("It ended at 104.11.", "cell"),
+    ("The peak is 512.5 above the low.", "difference"),  # max - min, both whole-result values
+    ("There are 1,095 days.", "count"),
+])
+def test_whole_result_statistics_verify(text, basis):
+    result = whole(text)
+    assert result.verified, result.checks
+    assert [c.basis for c in result.checks if c.value not in (2023, 11, 17)] == [basis]
+
+
+def test_figures_of_the_rows_shown_do_not_verify_as_the_result():
+    for text in [f"Revenue totalled {PREFIX_TOTAL:,.2f}.", f"The mean day made {PREFIX_TOTAL / 1000:.3f}.",
+                 "Over the 1,000 days revenue grew.", f"The first 50 days made {sum(r[1] for r in SHOWN[:50]):,.1f}."]:
+        assert not whole(text).verified, text
+        assert not whole(text, stats=None).verified, text
+    # Without statistics the whole result's figures cannot be checked either: cells only.
+    assert not whole("Revenue totalled 113,640.50.", stats=None).verified
+    assert not whole("It peaked at 612.5.", stats=None).verified
+    assert whole("One day made 106.85.", stats=None).verified

@@ -44,6 +44,8 @@ HEAVY_LIBRARIES = (
     "fpdf", "uharfbuzz", "markdown_it", "pypdf",  # PDF export
     "jsonschema",  # chart spec and prompt checks
     "prometheus_client",  # the metrics route only
+    "mcp", "mcp_types", "starlette", "sse_starlette", "httpx2", "anyio", "uvicorn",  # the MCP SDK (mcp function,
+    # about 0.6 s): loaded on its first MCP request
     "pg8000", "redis", "requests", "cryptography",  # backends and secrets: built with the services, on use
     "google.cloud.storage", "google.cloud.firestore", "google.cloud.firestore_v1", "google.cloud.tasks_v2",
     "google.api_core", "google.auth", "google.oauth2", "grpc",  # cloud clients (functions-framework's own
@@ -63,6 +65,7 @@ HEAVY_MODULES = (
     "convoinsight.sources.catalog", "convoinsight.sources.writes",  # sqlglot, pg8000
     "convoinsight.security.crypto",
     "convoinsight.observability.exposition", "convoinsight.web.openapi",
+    "convoinsight.mcp.server", "convoinsight.mcp.http", "convoinsight.mcp.tools",  # the SDK, pydantic tool models
 )
 # Allowed everywhere: empty packages, and limits and result types without heavy imports.
 TINY = ("convoinsight.sql", "convoinsight.sql.execute", "convoinsight.charts")

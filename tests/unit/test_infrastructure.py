@@ -209,9 +209,13 @@ def test_pipeline_is_private_and_outlasts_the_dispatch_deadline():
     public = _resources(MODULES / "functions" / "main.tf", "google_cloud_run_v2_service_iam_member")["public"]
     assert "if f.public && var.public_http" in public["for_each"]
     assert _unq(public["member"]) == "allUsers" and _unq(public["role"]) == "roles/run.invoker"
-    # allUsers is granted nowhere else
-    holders = [p for p in TF_FILES if '"allUsers"' in p.read_text()]
-    assert holders == [MODULES / "functions" / "main.tf"]
+    # allUsers is granted nowhere else, but read of the web console's objects (its static files, nothing secret)
+    holders = sorted(p for p in TF_FILES if '"allUsers"' in p.read_text())
+    assert holders == [MODULES / "functions" / "main.tf", MODULES / "gateway" / "console.tf"]
+    console = _resources(MODULES / "gateway" / "console.tf", "google_storage_bucket_iam_member")
+    assert list(console) == ["console_public"]
+    assert _unq(console["console_public"]["role"]) == "roles/storage.objectViewer"
+    assert _unq(console["console_public"]["bucket"]) == "${google_storage_bucket.console[0].name}"
     # public_http is a switch, off in dev
     assert _default(ENVIRONMENTS / "dev" / "variables.tf", "public_http") is False
 
@@ -355,7 +359,17 @@ def test_package_script_builds_one_zip_per_function(tmp_path):
         assert zf.read("main.py") == (ROOT / "functions" / "pipeline" / "main.py").read_bytes()
     assert {"main.py", "requirements.txt", "convoinsight/__init__.py", "convoinsight/settings.py"} <= names
     assert {f"prompts/{p.name}" for p in (ROOT / "prompts").glob("*.yaml")} <= names
-    assert not any("__pycache__" in n for n in names)
+    # Bytecode ships for the package only (no stale cache of main.py), hash-checked so that it is valid after
+    # unzipping whatever the files' times, and reproducible: the same source gives the same zip.
+    pycs = {n for n in names if n.endswith(".pyc")}
+    assert any(n.startswith("convoinsight/__pycache__/settings.cpython-") for n in pycs)
+    assert all(n.startswith("convoinsight/") for n in pycs)
+    with zipfile.ZipFile(tmp_path / "pipeline.zip") as zf:
+        pyc = zf.read(next(n for n in pycs if "/settings.cpython-" in n))
+    assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based (bit 0) and checked (bit 1): PEP 552
+    again = tmp_path / "again"
+    subprocess.run(["bash", str(TF / "package.sh"), str(again)], check=True, capture_output=True, timeout=120)
+    assert (again / "pipeline.zip").read_bytes() == (tmp_path / "pipeline.zip").read_bytes()
 
 
 def test_environments_are_thin_calls_of_the_stack_differing_only_in_values():
@@ -372,3 +386,20 @@ def test_every_example_value_is_a_declared_variable(env):
     declared = set(_variables(ENVIRONMENTS / env / "variables.tf"))
     example = {k for k in _parse(ENVIRONMENTS / env / "terraform.tfvars.example") if not k.startswith("__")}
     assert example <= declared, f"undeclared in the {env} example: {sorted(example - declared)}"
+
+
+@pytest.mark.parametrize("env", ["prod", "dev"])
+def test_the_fallbacks_provider_keys_can_be_secrets(env):
+    """Every provider of the prompts' shipped fallbacks has its key in the example's provider_key_secrets, which
+    become Secret Manager secrets given to the functions that call models (like LLM_API_KEY)."""
+    providers = set()
+    for path in (ROOT / "prompts").glob("*.yaml"):
+        providers |= {model.split("/", 1)[0] for model in yaml.safe_load(path.read_text()).get("fallbacks") or []}
+    assert providers, "the prompts ship fallbacks on other providers"
+    example = (ENVIRONMENTS / env / "terraform.tfvars.example").read_text()
+    line = re.search(r"^#\s*provider_key_secrets\s*=\s*(\[.*\])$", example, re.M)
+    assert line, "the example shows provider_key_secrets"
+    assert set(json.loads(line.group(1))) == {f"{p.upper()}_API_KEY" for p in providers}
+    assert 'setunion(var.secret_settings, var.provider_key_secrets)' in (STACK / "main.tf").read_text()
+    assert "provider_key_secrets = var.provider_key_secrets" in (ENVIRONMENTS / env / "main.tf").read_text()
+    assert _variables(STACK / "variables.tf")["provider_key_secrets"]["default"] == []  # no secret without a value

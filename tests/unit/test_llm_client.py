@@ -53,12 +53,36 @@ def test_schema_violation_gets_one_repair_with_the_reason(stubbed):
     assert "route" in repair and "invalid" in repair
 
 
-def test_two_invalid_replies_raise_a_retryable_error(stubbed):
+def test_two_invalid_replies_hand_over_to_the_next_model(stubbed):
+    """Malformed output after its one repair is a failure of that model: the chain moves on (here the offline
+    planner, as the shipped fallbacks have no key), and usage says why."""
     llm, stub = stubbed
     stub.script("router", "nope", "still nope")
+    meter = UsageMeter()
+    out = llm.complete_json("router", {"question": "hello", "datasets": []}, model=None, meter=meter)
+    assert out["route"] == "chat" and len(stub.calls()) == 2
+    usage = meter.summary()
+    assert usage["fallbacks"] == 1 and usage["fallback_reasons"] == {"invalid_output": 1}
+    assert usage["answered_by"] == {OFFLINE_MODEL: 1}
+
+
+def test_invalid_output_from_every_model_raises_a_retryable_error(stubbed, tmp_path):
+    """An operator's schema that no model satisfies, the offline planner included: 502, retryable."""
+    import shutil
+
+    import yaml
+
+    for path in DEFAULT_PROMPTS_DIR.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    router = yaml.safe_load((tmp_path / "router.yaml").read_text())
+    router["output_schema"]["required"].append("confidence")
+    (tmp_path / "router.yaml").write_text(yaml.safe_dump(router))
+    llm, stub = stubbed
+    llm = LLMClient(llm.settings, PromptStore(tmp_path))
+    stub.script("router", "nope", "still nope")
     with pytest.raises(LLMOutputInvalid) as caught:
-        llm.complete_json("router", {}, model=None, meter=UsageMeter())
-    assert caught.value.status == 502 and caught.value.retryable
+        llm.complete_json("router", {"question": "hello", "datasets": []}, model=None, meter=UsageMeter())
+    assert caught.value.status == 502 and caught.value.retryable and "confidence" in caught.value.message
 
 
 def test_a_failing_endpoint_falls_back_to_the_offline_planner(stubbed):

@@ -103,7 +103,10 @@ def test_security_follows_auth_mode_and_route_options(combined):
             method = next(m for m in rule.methods if m not in ("HEAD", "OPTIONS"))
             path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", openapi.public_path(app.name, rule.rule))
             op = operation(combined, method, path)
-            if not options.auth and not options.link:
+            if options.api_key:  # the mcp function: an API key, checked through the API (issue #17)
+                assert op["security"] == [{"apiKey": []}] and "401" in op["responses"], (method, path)
+                assert combined["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+            elif not options.auth and not options.link:
                 assert "security" not in op, (method, path)
                 assert "401" not in op["responses"] or rule.rule == "/api/v1/metrics"
             else:
@@ -116,6 +119,9 @@ def test_security_follows_auth_mode_and_route_options(combined):
     assert operation(keyed, "GET", "/api/v1/auth/me")["security"] == [{"apiKey": []}]
     firebase = openapi.combined_document(dataclasses.replace(SETTINGS, auth_mode="firebase"))
     assert firebase["components"]["securitySchemes"]["firebase"]["bearerFormat"] == "JWT"
+    # An API key works in every mode (issue #17): the alternative to the mode's own scheme.
+    assert operation(firebase, "GET", "/api/v1/auth/me")["security"] == [{"firebase": []}, {"apiKey": []}]
+    assert operation(combined, "GET", "/api/v1/datasets")["security"] == [{"devUser": []}, {"apiKey": []}]
 
 
 def test_bodies_are_the_handlers_models(combined):

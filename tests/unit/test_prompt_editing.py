@@ -106,14 +106,15 @@ def test_a_yaml_edit_continues_after_the_file_version(prompts, admin):
     text = prompts.get("/visualizer?format=yaml", headers=admin)
     assert text.status_code == 200 and text.mimetype == "application/yaml"
     data = yaml.safe_load(text.get_data(as_text=True))
-    assert data["version"] == 3  # prompts/visualizer.yaml
+    file_version = FILES.file_prompt("visualizer").version
+    assert data["version"] == file_version  # prompts/visualizer.yaml
     data["parameters"]["temperature"] = 0.4
-    for n, content_type in enumerate(("application/yaml", "text/yaml"), start=4):
+    for n, content_type in enumerate(("application/yaml", "text/yaml"), start=file_version + 1):
         resp = prompts.put("/visualizer", headers=admin, data=yaml.safe_dump(data), content_type=content_type)
         assert resp.status_code == 200, resp.get_json()
-        assert resp.get_json()["version"] == n  # the body's version (3) is ignored: the server numbers them
+        assert resp.get_json()["version"] == n  # the body's version (the file's) is ignored: the server numbers them
     one = prompts.get("/visualizer", headers=admin).get_json()
-    assert one["version"] == 5 and one["parameters"]["temperature"] == 0.4
+    assert one["version"] == file_version + 2 and one["parameters"]["temperature"] == 0.4
     assert one["output_schema"] == FILES.file_prompt("visualizer").output_schema
 
 
@@ -288,6 +289,7 @@ def test_versions_are_listed_read_and_rolled_back_and_never_reused(prompts, admi
 
 
 def test_concurrent_edits_get_distinct_versions_and_none_is_lost(prompts, admin):
+    start = FILES.file_prompt("analyzer").version
     clients = [function_client("prompts") for _ in range(8)]
     results: list = [None] * len(clients)
 
@@ -302,7 +304,7 @@ def test_concurrent_edits_get_distinct_versions_and_none_is_lost(prompts, admin)
         thread.join()
     assert [r.status_code for r in results] == [200] * 8, [r.get_json() for r in results]
     versions = sorted(r.get_json()["version"] for r in results)
-    assert versions == list(range(2, 10))  # distinct, none reused, none skipped
+    assert versions == list(range(start + 1, start + 9))  # distinct, none reused, none skipped
     docs, pointer = stored("analyzer")
     by_version = {d["version"]: json.loads(d["prompt"])["system"] for d in docs}
     assert {by_version[r.get_json()["version"]] for r in results} == {f"Analyze. WRITER-{i}" for i in range(8)}
@@ -342,10 +344,11 @@ def test_async_answers_record_the_prompt_versions(shop, prompts, admin):
     job = queries.post("/", headers=h, json={**QUESTION, "mode": "async"}).get_json()
     done = wait(queries, h, job["job_id"])
     assert done["status"] == "succeeded", done
-    assert done["result"]["prompt_versions"]["analyzer"] == 2
+    edited = FILES.file_prompt("analyzer").version + 1
+    assert done["result"]["prompt_versions"]["analyzer"] == edited
     assert done["result"]["prompt_versions"]["visualizer"] == FILES.file_prompt("visualizer").version
     turns = function_client("sessions").get(f"/{job['session_id']}", headers=h).get_json()["turns"]
-    assert turns[-1]["prompt_versions"]["analyzer"] == 2  # kept with the conversation
+    assert turns[-1]["prompt_versions"]["analyzer"] == edited  # kept with the conversation
 
 
 def test_edits_and_rollbacks_are_audited_with_who_and_the_diff(prompts, admin):

@@ -6,12 +6,14 @@ import json
 import os
 import shutil
 import time
+import types
 
 import pytest
 import yaml
 
 from convoinsight.errors import ConfigError
-from convoinsight.llm.prompts import AGENTS, PromptStore, parse_prompt
+from convoinsight.llm import prompts
+from convoinsight.llm.prompts import AGENTS, FILE_CHECK_SECONDS, PromptStore, parse_prompt
 from convoinsight.settings import DEFAULT_PROMPTS_DIR
 
 
@@ -43,7 +45,7 @@ def test_invalid_prompt_files_are_refused(broken):
 
 def test_a_changed_file_is_reloaded(tmp_path):
     shutil.copytree(DEFAULT_PROMPTS_DIR, tmp_path / "prompts")
-    store = PromptStore(tmp_path / "prompts")
+    store = PromptStore(tmp_path / "prompts", file_check_seconds=0)
     assert store.get("router").version == 1
     path = tmp_path / "prompts" / "router.yaml"
     data = yaml.safe_load(path.read_text())
@@ -52,3 +54,23 @@ def test_a_changed_file_is_reloaded(tmp_path):
     later = time.time() + 5
     os.utime(path, (later, later))
     assert store.get("router").version == 2
+
+
+def test_a_changed_file_shows_once_its_check_interval_passed(tmp_path, monkeypatch):
+    """The files' times are looked at once per FILE_CHECK_SECONDS, not on every request's gets."""
+    shutil.copytree(DEFAULT_PROMPTS_DIR, tmp_path / "prompts")
+    clock = [1000.0]
+    monkeypatch.setattr(prompts, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    store = PromptStore(tmp_path / "prompts")
+    assert store.get("router").version == 1
+    path = tmp_path / "prompts" / "router.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["version"] = 2
+    path.write_text(yaml.safe_dump(data))
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    clock[0] += FILE_CHECK_SECONDS / 2
+    assert store.get("router").version == 1  # within the interval: what was read
+    clock[0] += FILE_CHECK_SECONDS
+    assert store.get("router").version == 2
+

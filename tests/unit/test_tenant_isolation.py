@@ -62,6 +62,7 @@ MATRIX = [
     ("datasets", "GET", "/d/uploads/{upload}", None),
     ("datasets", "GET", "/domain/d/datasets", None),  # the original API's routes (issue #14)
     ("datasets", "GET", "/?domain=d", None),
+    ("datasets", "POST", "/d/query", {"sql": "SELECT * FROM t"}),  # custom SQL over the domain (issue #17)
     ("queries", "POST", "/", {**QUESTION}),
     ("queries", "POST", "/", {**QUESTION, "session_id": "{session}"}),
     ("queries", "GET", "/{job}", None),
@@ -117,6 +118,9 @@ NOT_TENANT_DATA = [
     ("health", "GET", "/live"), ("health", "GET", "/ready"),
     ("pipeline", "POST", "/"),  # internal Cloud Tasks target (IAM/OIDC in the cloud): runs given job ids only
     ("auth", "GET", "/users/<user_id>/keys"), ("auth", "DELETE", "/users/<user_id>/keys/<key_id>"),  # admin
+    # MCP: a client of the public API with the caller's own key; its isolation is the API's, walked over MCP by
+    # tests/e2e/test_mcp_end_to_end.py (another tenant's key sees nothing).
+    ("mcp", "POST", "/"), ("mcp", "GET", "/"), ("mcp", "DELETE", "/"),
 ]
 # The OpenAPI documents (each function's, and the whole API's): made from the routes, the same for everyone.
 NOT_TENANT_DATA += [(p.parent.name, "GET", "/openapi.json") for p in (REPO / "functions").glob("*/main.py")]

@@ -14,6 +14,7 @@ import pytest
 
 from convoinsight.web.gateway import API_PREFIX, EXTRA_ROUTES, PRIVATE_FUNCTIONS, PUBLIC_FUNCTIONS, function_for
 from convoinsight.web.responses import bucket_cors_headers
+from local_emulator.console import CONTENT_SECURITY_POLICY, is_console_path
 from tests.conftest import function_client
 from tests.support.http import assert_error
 from tests.unit.test_infrastructure import (
@@ -99,13 +100,15 @@ def test_the_stack_gives_the_gateway_the_code_table_and_only_public_functions():
     # One path rule per function, from routes.tf; nothing in the module rewrites a path.
     url_map = _resources(GATEWAY / "main.tf", "google_compute_url_map")["api"]
     rule = url_map["path_matcher"][0]["dynamic"][0]["path_rule"]
+    assert len(url_map["path_matcher"][0]["dynamic"]) == 2  # the functions' rules, and health's /api/v1/* below
     assert rule["for_each"] == "${local.paths_by_function}"
     assert rule["content"][0]["paths"] == "${path_rule.value}"
     text = (GATEWAY / "main.tf").read_text()
     assert "url_rewrite" not in text and "route_rules" not in text and "path_prefix_rewrite" not in text
-    # What nothing claims goes to health, which answers the API's JSON 404 (below).
-    assert url_map["default_service"] == url_map["path_matcher"][0]["default_service"] == \
-        '${google_compute_backend_service.function["health"].id}'
+    # Another host goes to health, which answers the API's JSON 404 (below); the domain's unclaimed paths go to the
+    # web console's bucket, except /api/v1/*, which stays health's (test_the_console_bucket_takes_the_rest_of_the_site).
+    assert url_map["default_service"] == "${local.health_backend}"
+    assert url_map["path_matcher"][0]["default_service"] == "${local.site_backend}"
     assert url_map["lifecycle"][0]["precondition"][0]["condition"] == "${length(local.routes) == local.route_count}"
 
 
@@ -165,8 +168,9 @@ def test_the_gateway_refuses_bad_inputs(override, message):
 def test_unclaimed_paths_reach_health_and_answer_the_json_404(local_env):
     """The URL map's default backend is health: private functions' paths and unknown paths get the API's 404.
 
-    Health's own root-level routes (``/``, ``/live``, ``/ready``) answer there too, as they do under
-    /api/v1/health: the one difference from function_for, which the emulator fills with the web console.
+    With the web console (the default) the domain's unclaimed paths outside /api/v1/ go to its bucket instead, as the
+    emulator serves the console there; health's root-level routes (``/``, ``/live``, ``/ready``) then answer under
+    /api/v1/health only (another host, or ``console = false``, still reaches them at the root).
     """
     client = function_client("health")
     for path in ("/api/v1/pipeline/", "/api/v1/pipeline", "/api/v1/ingest", "/api/v2/queries", "/admin",
@@ -176,6 +180,97 @@ def test_unclaimed_paths_reach_health_and_answer_the_json_404(local_env):
     assert client.post("/api/v1/pipeline/", json={"job_id": "j", "stage": "router"}).status_code in (404, 405)
     assert client.get("/api/v1/health/live").status_code == 200  # its own prefix, as the URL map sends it
     assert client.get("/").get_json()["service"] == "convoinsight"
+
+
+# --- The web console's bucket ------------------------------------------------------------------------------
+
+CONSOLE = GATEWAY / "console.tf"
+
+
+def test_the_console_bucket_takes_the_rest_of_the_site():
+    """/ and every path no route claims go to the console's bucket; /api/v1/* that no function claims stays health's."""
+    gateway_locals = {k: v for block in _parse(GATEWAY / "main.tf")["locals"] for k, v in block.items()}
+    assert gateway_locals["site_backend"] == \
+        "${var.console ? google_compute_backend_bucket.console[0].id : local.health_backend}"
+    assert gateway_locals["health_backend"] == '${google_compute_backend_service.function["health"].id}'
+    url_map = _resources(GATEWAY / "main.tf", "google_compute_url_map")["api"]
+    unclaimed = url_map["path_matcher"][0]["dynamic"][1]["path_rule"]
+    assert unclaimed["for_each"] == "${var.console ? [local.unclaimed_api_paths] : []}"
+    assert unclaimed["content"][0] == {"paths": "${path_rule.value}", "service": "${local.health_backend}"}
+    assert _variables(GATEWAY / "variables.tf")["console"]["default"] is True
+
+
+@needs_terraform
+def test_unclaimed_api_paths_stay_with_the_api_and_the_rest_is_the_console_as_in_the_emulator():
+    files = [GATEWAY / "routes.tf", GATEWAY / "variables.tf"]
+    unclaimed = terraform_eval(files, _gateway_values(), "local.unclaimed_api_paths")
+    assert unclaimed == [f"{API_PREFIX}/*"]
+    routes = _routes()
+    assert not set(unclaimed) & set(routes)  # a path claimed twice would fail the URL map
+    # Each path reaches the same thing at the load balancer and in the emulator: a function, the API's 404 (health
+    # behind the load balancer, the emulator's own JSON 404), or the console's files.
+    for path in ("/", "/index.html", "/assets/app.js", "/vendor/vega-6.2.0/vega.min.js"):
+        assert function_for(path) is None and is_console_path(path)
+    for path in ("/api/v1/pipeline/", "/api/v1/ingest", "/api/v1/health-check"):
+        assert function_for(path) is None and not is_console_path(path)
+
+
+def test_the_console_bucket_is_public_read_static_files_only():
+    bucket = _resources(CONSOLE, "google_storage_bucket")["console"]
+    assert bucket["count"] == "${var.console ? 1 : 0}"
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["public_access_prevention"] == "inherited"  # its objects are public on purpose
+    assert bucket["website"][0]["main_page_suffix"] == "index.html"
+    assert bucket["versioning"][0]["enabled"] is False
+    assert "cors" not in bucket and "dynamic" not in bucket  # same origin as the API: no CORS needed
+    reader = _resources(CONSOLE, "google_storage_bucket_iam_member")["console_public"]
+    assert (reader["role"], reader["member"]) == ("roles/storage.objectViewer", "allUsers")
+    assert reader["bucket"] == "${google_storage_bucket.console[0].name}"  # this bucket's objects only
+    # The datasets bucket never becomes public.
+    datasets = _resources(MODULES / "storage" / "main.tf", "google_storage_bucket")["datasets"]
+    assert datasets["public_access_prevention"] == "enforced"
+
+
+def test_the_console_backend_sends_the_emulators_security_headers_and_cdn_is_optional():
+    backend = _resources(CONSOLE, "google_compute_backend_bucket")["console"]
+    assert backend["bucket_name"] == "${google_storage_bucket.console[0].name}"
+    assert backend["enable_cdn"] == "${var.console_cdn}"
+    cdn = next(d["cdn_policy"] for d in backend["dynamic"] if "cdn_policy" in d)
+    assert cdn["for_each"] == "${var.console_cdn ? [1] : []}"
+    assert cdn["content"][0]["cache_mode"] == "USE_ORIGIN_HEADERS"  # the objects' Cache-Control decides
+    headers = dict(h.split(": ", 1) for h in backend["custom_response_headers"])
+    assert headers["Content-Security-Policy"] == "${local.console_csp}"
+    csp = next(block["console_csp"] for block in _parse(CONSOLE)["locals"] if "console_csp" in block)
+    # The emulator's policy, plus the storage host that signed upload URLs point at.
+    assert csp == CONTENT_SECURITY_POLICY.replace("connect-src 'self'", "connect-src 'self' https://storage.googleapis.com")
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    stack = _module(STACK, "gateway")
+    assert stack["console_cdn"] == "${var.console_cdn}"
+    for env, cdn_on in (("prod", True), ("dev", False)):
+        assert _variables(ENVIRONMENTS / env / "variables.tf")["console_cdn"]["default"] is cdn_on
+        assert _module(ENVIRONMENTS / env / "main.tf", "stack")["console_cdn"] == "${var.console_cdn}"
+
+
+def test_cloud_build_uploads_the_console_with_its_cache_headers_after_the_deploy():
+    import yaml
+
+    from tests.unit.test_infrastructure import ROOT
+
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    ids = [step["id"] for step in build["steps"]]
+    assert ids.index("deploy") < ids.index("console")
+    step = next(s for s in build["steps"] if s["id"] == "console")
+    script = " ".join(step["args"])
+    assert "/tools/terraform output -raw console_bucket" in script
+    assert 'gcloud storage rsync --recursive --delete-unmatched-destination-objects ' \
+           '--cache-control="public, max-age=31536000, immutable" vendor "gs://$${bucket}/vendor"' in script
+    assert '--cache-control="no-cache"' in script and "--exclude=" in script
+    assert "--content-type=" in script  # ES modules need a JavaScript type (.mjs)
+    outputs = {k: v for block in _parse(GATEWAY / "outputs.tf")["output"] for k, v in block.items()}
+    assert outputs["console_bucket"]["value"] == '${var.console ? google_storage_bucket.console[0].name : ""}'
+    for env in ("prod", "dev"):
+        root = {k: v for block in _parse(ENVIRONMENTS / env / "outputs.tf")["output"] for k, v in block.items()}
+        assert root["console_bucket"]["value"] == "${module.stack.console_bucket}"
 
 
 # --- TLS, redirect, Cloud Armor ----------------------------------------------------------------------------

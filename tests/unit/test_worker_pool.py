@@ -93,3 +93,23 @@ def test_a_task_waits_for_a_free_worker_at_most_as_long_as_allowed():
 def _expect_timeout(pool) -> None:
     with pytest.raises(WorkerTimeout):
         pool.run({"kind": "hang"}, 1.5)
+
+
+def test_an_entry_warm_up_runs_before_the_worker_is_ready_and_a_failing_one_does_not_stop_it():
+    warm = WorkerPool("tests.support.pool_warm_tasks:run", 1)
+    failing = WorkerPool("tests.support.pool_warm_fails:run", 1)
+    try:
+        warm.warm()
+        first = warm.run({}, 10)
+        assert first["warmed_at"] is not None and first["warmed_at"] <= first["received_at"]
+        assert warm.run({}, 10)["warmed_at"] == first["warmed_at"]  # once per worker, not per task
+        assert failing.run({"value": 7}, 10) == {"served": 7}
+    finally:
+        warm.close()
+        failing.close()
+
+
+def test_the_sql_engine_warms_its_first_statement_up():
+    from convoinsight.sql import engine
+
+    engine.warm_up()  # what every engine worker runs before it takes a task: its statement must run

@@ -7,6 +7,12 @@ median, count, a number inside a label or a date, a row count or rank position) 
 (a share of a column's total or maximum, a difference, ratio or percent change between two cells of
 one column). Unsupported prose is removed, never rewritten (see ``_prune``), and the result says
 whether everything was verified. Numbers written in words ("twice", "three") are out of scope.
+
+The table an answer holds may be the first rows of its result only. Given ``stats`` (the engine's
+statistics of the whole result, ``sql/stats.py``), totals, means, medians, extremes, the largest groups'
+shares, first-to-last changes and distinct counts are those of every row; without them such
+aggregates are trusted only of a complete table, and a truncated one supports its cells alone. What
+``verified`` promises is written in ``queries/verified.py``.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from dataclasses import dataclass
 
 # Pairwise derivations are O(m^2) per column, so they are searched among a capped set of values: the
 # first rows (the analyzer is shown only RESULT_ROWS_FOR_ANALYSIS = 50 rows, so those are the pairs it
-# can compare), the extremes (for "the top is 3x the bottom" and max - min) and the last row (a trend's
-# start-to-end change). Each search is then O(m log m) with m <= 71, which keeps a 1,000 x 20 table fast.
+# can compare), the extremes (for "the top is 3x the bottom" and max - min), the last row (a trend's
+# start-to-end change) and the whole result's own extremes, largest groups, first and last values. Each
+# search is then O(m log m) with m <= 71 (+ a few whole-result values), which keeps a 1,000 x 20 table fast.
 PAIR_ROWS = 50
 PAIR_EXTREMES = 10
 # A bare small integer ("the 3 regions") may be a rank position; larger ones only with a rank word
@@ -155,6 +162,8 @@ def _pairs(pv: list[float], dup: bool, bases: list[float], lo_f, hi_f) -> bool:
 
 def _difference(pv: list[float], dup: bool, d: float, tol: float) -> bool:
     bases = pv[:bisect_right(pv, pv[-1] - d + tol)]  # b + d must stay within the column's range
+    # Past float resolution b + d == b, and every small d would pass as a "zero difference" of huge cells.
+    bases = [b for b in bases if abs(b) * 1e-12 <= d + tol]
     return _pairs(pv, dup, bases, lambda b: b + d - tol, lambda b: b + d + tol)
 
 
@@ -173,11 +182,12 @@ class _Facts:
     """What a number may be matched against, built once per check in O(rows x columns)."""
 
     def __init__(self, columns: list[str], types: list[str], rows: list[list], row_count: int, complete: bool,
-                 question: str = ""):
+                 question: str = "", stats: dict | None = None):
         width, n = len(columns), len(rows)
         row_count = int(row_count or 0)
         complete = complete and row_count <= n  # a total over some rows is not the result's total
         self.rank_max = max(row_count, n)
+        whole = {m.get("index"): m for m in (stats or {}).get("measures", [])}
         if rows and min(map(len, rows)) >= width:
             cols = list(zip(*rows, strict=False))[:width]
         else:
@@ -185,11 +195,14 @@ class _Facts:
         self.cells: list[list[float]] = []  # per numeric column, sorted (and |v| of negative cells)
         self.pairs: list[tuple[list[float], bool]] = []  # capped distinct values, column repeats a value
         self.shares: list[tuple[list[float], float, float]] = []  # sorted cells, total, max
-        stats: list[tuple[float, str]] = []
-        counts = {row_count, n, width}
+        self.pct: list[tuple[float, str]] = []  # whole-result percentages: top groups' shares, first-to-last change
+        facts: list[tuple[float, str]] = []
+        # The number of rows shown is a count of the result only when they are all of it ("over 1,000 days"
+        # of a 1,095-day result is wrong).
+        counts = {row_count, width} | ({n} if n >= row_count else set())
         # The user's own numbers ("top 5", "client 3", "in 2023") may be echoed: they read like labels.
         texts, dates = [" ".join(map(str, columns)), question], []
-        for typ, col in zip(types, cols, strict=False):
+        for index, (typ, col) in enumerate(zip(types, cols, strict=False)):
             if typ in ("date", "datetime", "string"):
                 uniq = {str(v) for v in col if v is not None}
                 (dates if typ != "string" else texts).append("\n".join(uniq))
@@ -201,22 +214,44 @@ class _Facts:
             if typ not in ("integer", "float", "decimal"):  # "other": numbers count as cells, anything else as text
                 texts.append("\n".join(str(v) for v in col if v is not None and isinstance(v, (str, list, dict))))
                 col = [v for v in col if not isinstance(v, (str, list, dict, bool))]
-            s = sorted(_floats(col))
+            measure = whole.get(index)
+            # Cells of the whole result beyond the rows given: its extremes, largest groups, first and last.
+            extra = _floats(_whole_cells(measure)) if measure else []
+            s = sorted(_floats(col) + extra)
             if not s:
                 continue
             self.cells.append(s)
             if s[0] < 0:
                 self.cells.append([-v for v in reversed(s) if v < 0])
-            pv = sorted(set(_floats(col[:PAIR_ROWS]) + _floats(col[-1:]) + s[:PAIR_EXTREMES] + s[-PAIR_EXTREMES:]))
+            pv = sorted(set(_floats(col[:PAIR_ROWS]) + _floats(col[-1:]) + s[:PAIR_EXTREMES] + s[-PAIR_EXTREMES:]
+                            + extra))
             self.pairs.append((pv, len(set(s)) < len(s)))
-            if complete:
+            if measure:  # aggregates the engine computed over every row of the result
+                facts += [(float(v), b) for b, v in ((b, measure.get(b)) for b in ("total", "mean", "median"))
+                          if v is not None]
+                if measure.get("change") is not None:
+                    facts.append((abs(float(measure["change"])), "difference"))
+                counts.add(int(measure.get("non_null") or 0))
+                self.pct += [(float(g["share_pct"]), "share") for g in measure.get("top", []) if "share_pct" in g]
+                if measure.get("change_pct") is not None:
+                    self.pct.append((abs(float(measure["change_pct"])), "change"))
+                if measure.get("total") is not None and measure.get("max") is not None:
+                    self.shares.append((s, float(measure["total"]), float(measure["max"])))
+            elif complete:
                 total, mid = math.fsum(s), len(s) // 2
                 median = s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
-                stats += [(total, "total"), (total / len(s), "mean"), (median, "median")]  # min, max: cells
+                facts += [(total, "total"), (total / len(s), "mean"), (median, "median")]  # min, max: cells
                 counts.add(len(s))
                 self.shares.append((s, total, s[-1]))
-        stats.sort()
-        self.stat_values, self.stat_bases = [v for v, _ in stats], [b for _, b in stats]
+        if stats:
+            counts.add(int(stats.get("row_count") or 0))
+            counts |= {int(d.get("distinct") or 0) for d in stats.get("dimensions", [])}
+            self.rank_max = max(self.rank_max, int(stats.get("row_count") or 0))
+            for label in _whole_labels(stats):
+                (dates if _ISO_DATE.match(label) else texts).append(label)
+        facts.sort()
+        self.stat_values, self.stat_bases = [v for v, _ in facts], [b for _, b in facts]
+        self.pct.sort()
         self.counts = sorted(float(c) for c in counts)
         text, date_text = "\n".join(texts), "\n".join(dates)
         self.labels = sorted(float(t.replace(",", "")) for t in set(_LABEL_NUM.findall(text)))
@@ -235,6 +270,10 @@ class _Facts:
             return "ratio"
         if any(_near(s, x, tol) for s in self.cells):
             return "cell"
+        if t.kind == "pct":
+            i = bisect_left(self.pct, (x - tol,))
+            if i < len(self.pct) and self.pct[i][0] <= x + tol:
+                return self.pct[i][1]  # a share or a change the engine computed over the whole result
         i = bisect_left(self.stat_values, x - tol)
         if i < len(self.stat_values) and self.stat_values[i] <= x + tol:
             return self.stat_bases[i]
@@ -260,6 +299,26 @@ class _Facts:
         return None
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _whole_cells(measure: dict) -> list:
+    """Values of real rows of the whole result that the statistics name (``sql/stats.py``)."""
+    out = [measure.get("min"), measure.get("max")]
+    out += [g.get("value") for g in measure.get("top", [])]
+    out += [(measure.get(end) or {}).get("value") for end in ("first", "last")]
+    return [v for v in out if v is not None]
+
+
+def _whole_labels(stats: dict) -> list[str]:
+    """The labels of the rows the statistics name: where the extremes are, the largest groups, first and last."""
+    out = []
+    for m in stats.get("measures", []):
+        out += [m.get("max_at"), m.get("min_at"), *(g.get("label") for g in m.get("top", []))]
+        out += [(m.get(end) or {}).get("at") for end in ("first", "last")]
+    return [str(v) for v in out if v is not None]
+
+
 def _sentences(text: str) -> list[tuple[int, int]]:
     spans, start = [], 0
     for m in _BOUNDARY.finditer(text):
@@ -282,16 +341,20 @@ def _prune(summary: str, bad: list[int]) -> str:
 
 
 def check_grounding(summary: str, insights: list[str], columns: list[str], column_types: list[str],
-                    rows: list[list], row_count: int, *, complete: bool = True, question: str = "") -> GroundingResult:
+                    rows: list[list], row_count: int, *, complete: bool = True, question: str = "",
+                    stats: dict | None = None) -> GroundingResult:
     """Check every number of the analyzer's prose against the result table (see the module doc).
 
     ``rows`` may be only the first rows of the result when ``complete`` is False; column totals, means,
-    medians, counts and shares are then not trusted, only cells and derivations between cells.
+    medians, counts and shares of those rows are then not trusted, only cells and derivations between
+    cells. ``stats`` (``sql/stats.py``'s ``read_stats``) are aggregates the engine computed over the whole
+    result: with them its totals, means, medians, extremes, largest groups' shares, first-to-last changes
+    and distinct counts are trusted whatever was given of the rows.
     """
     texts = [summary or "", *(str(i) for i in insights or [])]
     found = [_tokens(t) for t in texts]
-    facts = _Facts(list(columns), list(column_types), rows or [], row_count, complete, question) if any(found) \
-        else None
+    facts = _Facts(list(columns), list(column_types), rows or [], row_count, complete, question, stats) \
+        if any(found) else None
     checks, bad = [], []
     for toks in found:
         bad.append([])

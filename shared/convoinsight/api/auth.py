@@ -34,7 +34,8 @@ class IssueKey(BaseModel):
     role: Literal["user", "admin"] = "user"
 
 
-@app.route("GET", "/me", summary="Who you are: user id, role and how you signed in")
+# Class poll: clients check a credential with it before their own work (the mcp function, before each MCP request).
+@app.route("GET", "/me", limit="poll", summary="Who you are: user id, role and how you signed in")
 def me(ctx: RequestContext):
     return {"user_id": ctx.identity.user_id, "role": ctx.identity.role, "method": ctx.identity.method}
 

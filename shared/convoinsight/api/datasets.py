@@ -15,6 +15,7 @@ from convoinsight.datasets import service, uploads
 from convoinsight.errors import BadRequest, ConvoInsightError, PayloadTooLarge, UnsupportedMediaType
 from convoinsight.observability import audit
 from convoinsight.sources import links
+from convoinsight.validation import validated
 from convoinsight.web.app import FunctionApp, RequestContext, bounded_stream, compat_headers, json_body, refuse_nul
 from convoinsight.web.responses import error_response, json_response
 
@@ -34,6 +35,16 @@ class UploadForm(BaseModel):
     file: bytes = Field(description="the dataset: CSV, TSV, XLSX, Parquet, JSON or NDJSON, with its file name")
     name: str = Field("", description="the dataset's (SQL table) name; made from the file name when left out")
     sheet: str = Field("", description="the XLSX sheet to read; the first otherwise")
+
+
+class SqlBody(BaseModel):
+    """Custom SQL over a domain's tables: one SELECT in PostgreSQL dialect, checked like the model's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(..., min_length=1, description="one SELECT (PostgreSQL dialect) over the domain's datasets and "
+                                                    "linked tables, by their names")
+    limit: int | None = Field(None, ge=1, description="most rows returned (at most MAX_RESULT_ROWS, the default)")
 
 
 class DomainsQuery(BaseModel):
@@ -96,6 +107,18 @@ def datasets(ctx: RequestContext, domain: str):
     # Linked PostgreSQL tables sit beside the uploaded datasets: questions read both (see the sources function).
     linked = [links.summary(link) for link in links.domain_links(ctx.services, ctx.user_id, domain)]
     return {"domain": domain, "datasets": listed, "linked": linked}
+
+
+@app.route("POST", "/<domain>/query", limit="query", body=SqlBody,
+           summary="Run one guarded SELECT over the domain's tables")
+def query(ctx: RequestContext, domain: str):
+    from convoinsight.datasets import custom_sql
+
+    raw = json_body(ctx.request)
+    if not isinstance(raw.get("sql"), str) or not raw["sql"].strip():
+        raise BadRequest('send one SELECT as {"sql": "SELECT ..."}', code="missing_sql")
+    body = validated(SqlBody, raw, code="invalid_sql_request")
+    return custom_sql.run(ctx.services, ctx.user_id, domain, body.sql, body.limit)
 
 
 @app.route("DELETE", "/<domain>", limit="dataset_ops", summary="Delete a domain and everything in it")

@@ -12,9 +12,11 @@ from convoinsight.errors import BadRequest
 from convoinsight.jobs import tokens
 from convoinsight.jobs.store import TERMINAL
 from convoinsight.queries.request import AskRequest, parse_ask
+from convoinsight.queries.verified import ANSWER_SCHEMA
 from convoinsight.web import sse
 from convoinsight.web.app import FunctionApp, RequestContext, json_body, prefetch_body
 from convoinsight.web.responses import json_response
+from convoinsight.web.sse import SSE_EVENT
 
 app = FunctionApp("queries")
 EVENTS_POLL_SECONDS = 0.25
@@ -30,7 +32,9 @@ def _prefetch(ctx: RequestContext, params: dict):
 
 
 @app.route("POST", "/", limit="query", body=AskRequest, summary="Ask a question: the answer, a stream of it, or a job",
-           responses={200: ("application/json", "text/event-stream"), 202: "application/json"}, prefetch=_prefetch)
+           responses={200: {"description": "OK: application/json, text/event-stream", "content": {
+               "application/json": {"schema": ANSWER_SCHEMA}, "text/event-stream": {"schema": SSE_EVENT}}},
+               202: "application/json"}, prefetch=_prefetch)
 def ask_question(ctx: RequestContext):
     # The pipeline (its agents, the SQL compiler, the model client) loads with the first question, not at cold
     # start (issue #15): the other routes never need it.

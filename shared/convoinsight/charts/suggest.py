@@ -2,7 +2,8 @@
 
 Used by the offline planner's visualizer and whenever a model's spec has to
 be replaced. Returns a spec without data (the server binds it) or None when
-no chart helps (a single value, or no measure to plot).
+no chart helps (a single value, or no measure to plot). Its presentation (titles, formats, sizes,
+order, palette) is added after binding by presentation.py, as for a model's spec.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from convoinsight.charts.schema import SCHEMA_URL
 
 _NUMERIC = {"integer", "float", "decimal"}
 _TEMPORAL = {"date", "datetime"}
+MAX_GROUPED_BARS = 60  # bars side by side past this are too thin to read: they are stacked instead
 
 
 def suggest_spec(columns: list[dict[str, str]], chart: str = "auto", row_count: int = 0,
@@ -40,6 +42,14 @@ def suggest_spec(columns: list[dict[str, str]], chart: str = "auto", row_count: 
         return _spec("arc", {"theta": _q(y), "color": {"field": x, "type": "nominal"}}, title)
     if chart in ("line", "area"):
         return _spec(chart, {"x": {"field": x, "type": "ordinal"}, "y": _q(y)}, title)
+    if len(categories) >= 2 and chart in ("auto", "bar"):
+        # Two dimensions, one measure: bars of the first, coloured by the second (with a legend), side by
+        # side while that stays readable, stacked past it.
+        encoding = {"x": {"field": x, "type": "nominal"}, "y": _q(y),
+                    "color": {"field": categories[1], "type": "nominal"}}
+        if row_count <= MAX_GROUPED_BARS:
+            encoding["xOffset"] = {"field": categories[1], "type": "nominal"}
+        return _spec("bar", encoding, title)
     return _spec("bar", {"x": {"field": x, "type": "nominal", "sort": "-y"}, "y": _q(y)}, title)
 
 

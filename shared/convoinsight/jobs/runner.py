@@ -1,18 +1,24 @@
 """Runs one pipeline stage of one job per delivered task, safely under at-least-once delivery.
 
-Per task: skip when the job has an outcome or the stage's output exists
-(resuming whatever the previous delivery may not have finished); take the
-stage's lease (a busy lease answers "retry later"); rebuild the state from the
-job's input and stored outputs; run the very same stage function the sync
-runner uses; store the output (first writer wins); then hand on: the next
-stage, or after the visualizer/analyzer pair, the compiler (decided once, by
+Per task: read the job's snapshot (job, outcome, outputs, this stage's lease: one round trip); skip when
+the job has an outcome or the stage's output exists (resuming whatever the previous delivery may not have
+finished); take the stage's lease (a busy lease answers "retry later"); rebuild the state from the job's
+input and stored outputs; run the very same stage function the sync runner uses; store the output (first
+writer wins), then read once whether the job was deleted or settled meanwhile (the output is then taken
+back); then hand on: the next stage, or after the visualizer/analyzer pair, the compiler (decided once, by
 an atomic claim), or for the compiler, settle the outcome and keep the answer.
 Returns an HTTP-like status: 2xx done or permanently failed, 5xx retry.
+
+Round trips per stage, in series (issue #15): snapshot, lease, output, check, and the hand-on (enqueue;
+a claim after a branch; the outcome after the compiler). Nothing the runner read or wrote is read again.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -27,6 +33,22 @@ from convoinsight.pipeline.state import STAGES, JobState
 log = logging.getLogger("convoinsight.jobs")
 BRANCHES = ("visualizer", "analyzer")
 _OWNER = uuid.uuid4().hex[:12]  # this process, as a lease owner
+_FROZEN: set[bool] = set()  # heaps moved out of the collector's reach: without litellm, with it
+_FREEZE_LOCK = threading.Lock()
+
+
+def freeze_heap() -> None:
+    """Move what the process has loaded so far (the pipeline's modules; litellm's, once a model call loaded
+    it) out of the cyclic collector's reach, once each: a full collection walked all of it, 0.1-0.4 s with
+    every thread stopped, every stage of every job in flight delayed by as much (issue #15). Only cyclic
+    garbage alive at that moment is never collected; reference counting frees everything as before."""
+    loaded = "litellm" in sys.modules
+    if loaded in _FROZEN:
+        return
+    with _FREEZE_LOCK:
+        if loaded not in _FROZEN:
+            _FROZEN.add(loaded)
+            gc.freeze()
 
 
 def successors(stage: str, state: JobState) -> list[str]:
@@ -64,16 +86,18 @@ def run_task(ctx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     user_id, job_id, stage = str(body.get("user_id", "")), str(body.get("job_id", "")), str(body.get("stage", ""))
     if stage not in STAGES:
         return 200, {"outcome": "ignored", "reason": "unknown stage"}
-    docs = ctx.services.documents
     try:
-        job = store.get_job(docs, user_id, job_id)
+        # The job, its outcome, every output and this stage's lease: one round trip.
+        snap = store.snapshot(ctx.services.documents, user_id, job_id, outputs=STAGES, leases=(stage,))
     except ConvoInsightError as exc:
         if exc.retryable:
             return 503, {"outcome": "retry", "reason": exc.code}
         return 200, {"outcome": "ignored", "reason": "unknown job"}
+    if snap.job is None:
+        return 200, {"outcome": "ignored", "reason": "unknown job"}
     token = logs.bind(job_id=job_id, stage=stage, user=user_id)
     try:
-        return _run(ctx, job, stage)
+        return _run(ctx, snap, stage)
     except ConvoInsightError as exc:  # a backend failed around the stage itself: let the platform retry
         if exc.retryable:
             return 503, {"outcome": "retry", "reason": exc.code}
@@ -82,20 +106,20 @@ def run_task(ctx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         logs.reset(token)
 
 
-def _run(ctx, job: dict[str, Any], stage: str) -> tuple[int, dict[str, Any]]:
+def _run(ctx, snap: store.Snapshot, stage: str) -> tuple[int, dict[str, Any]]:
+    job, outputs = snap.job, snap.outputs
     docs, user_id, job_id = ctx.services.documents, job["user_id"], job["id"]
-    settled = store.outcome(docs, user_id, job_id)
-    if settled:
-        if settled["status"] == "succeeded" and stage == "compiler":
-            ctx.finalize(job, rebuild(job, store.outputs(docs, user_id, job_id)))  # idempotent: resume
-        return 200, {"outcome": "skipped", "status": settled["status"]}
-    outputs = store.outputs(docs, user_id, job_id)
+    if snap.outcome:
+        if snap.outcome["status"] == "succeeded" and stage == "compiler":
+            ctx.finalize(job, rebuild(job, outputs), outputs)  # idempotent: resume
+        return 200, {"outcome": "skipped", "status": snap.outcome["status"]}
     if stage in outputs:
         _hand_on(ctx, job, stage, rebuild(job, outputs), outputs, resumed=True)
         return 200, {"outcome": "skipped", "status": "done"}
 
     settings = ctx.services.settings
-    epoch = store.take_lease(docs, user_id, job_id, stage, _OWNER, settings.stage_lease_seconds)
+    epoch = store.take_lease(docs, user_id, job_id, stage, _OWNER, settings.stage_lease_seconds,
+                             held=snap.leases.get(stage))
     if epoch is None:
         return 503, {"outcome": "busy"}
     if epoch > settings.job_max_attempts:
@@ -120,17 +144,23 @@ def _run(ctx, job: dict[str, Any], stage: str) -> tuple[int, dict[str, Any]]:
         return 500, {"outcome": "retry", "reason": "crash"}
     ms = round((time.perf_counter() - started) * 1000, 1)
     metrics.stage(stage, ms / 1000)
-    if store.outcome(docs, user_id, job_id):  # cancelled (or failed) while the stage ran: keep nothing
-        return 200, {"outcome": "skipped", "status": "cancelled"}
-    if not store.exists(docs, user_id, job_id):  # its session was deleted while the stage ran
-        store.purge(docs, user_id, job_id)  # the lease this stage took
-        return 200, {"outcome": "ignored", "reason": "job deleted"}
-    stored = store.store_output(docs, user_id, job_id, stage, {"update": _jsonable(update), "ms": ms,
-                                                               "usage": meter.summary(), "attempt": epoch})
-    if not store.exists(docs, user_id, job_id):  # deleted between the check and the write: take it back
+    freeze_heap()
+    record = store.output_record(stage, {"update": _jsonable(update), "ms": ms, "usage": meter.summary(),
+                                         "attempt": epoch})
+    stored = store.store_record(docs, user_id, job_id, record)
+    # Written first, checked after, in one read: a delete or a cancel that came at any moment before this read
+    # takes the output back. The read also brings what the hand-on needs that may have changed meanwhile: the
+    # other branch's output, or every output when another delivery's won (first writer wins).
+    wanted = STAGES if not stored else [b for b in BRANCHES if b != stage] if stage in BRANCHES else ()
+    after = store.snapshot(docs, user_id, job_id, outputs=wanted)
+    if after.job is None:  # its session was deleted while the stage ran: the output and lease it wrote go too
         store.purge(docs, user_id, job_id)
         return 200, {"outcome": "ignored", "reason": "job deleted"}
-    outputs = store.outputs(docs, user_id, job_id)
+    if after.outcome:  # cancelled (or failed) while the stage ran: keep nothing
+        if stored and after.outcome["status"] != "succeeded":
+            store.drop_output(docs, user_id, job_id, stage)
+        return 200, {"outcome": "skipped", "status": "cancelled"}
+    outputs = after.outputs if not stored else {**outputs, **after.outputs, stage: record}
     _hand_on(ctx, job, stage, rebuild(job, outputs), outputs, resumed=not stored)
     return 200, {"outcome": "done", "ms": ms}
 
@@ -140,7 +170,7 @@ def _hand_on(ctx, job: dict[str, Any], stage: str, state: JobState, outputs: dic
     if stage == "compiler":
         won = store.settle(docs, user_id, job_id, "succeeded")
         if won["status"] == "succeeded":
-            ctx.finalize(job, state)
+            ctx.finalize(job, state, outputs)
         return
     if stage in BRANCHES:
         if all(b in outputs for b in BRANCHES):

@@ -22,7 +22,7 @@ from convoinsight.llm.client import LLMClient
 from convoinsight.llm.prompts import PromptStore
 from convoinsight.llm.usage import UsageMeter
 from convoinsight.pipeline.deps import StageDeps
-from convoinsight.pipeline.state import JobState
+from convoinsight.pipeline.state import STAGES, JobState
 from convoinsight.queries.answers import answer_of, respond, timings_of
 from convoinsight.sessions import memory
 from convoinsight.sessions import store as sessions
@@ -57,9 +57,11 @@ class JobContext:
                          engine=engine_pool(services.settings),
                          tokens=RedisTokenSink(services.redis, user_id, job["id"])), meter
 
-    def finalize(self, job: dict[str, Any], state: JobState) -> None:
+    def finalize(self, job: dict[str, Any], state: JobState, outputs: dict[str, dict[str, Any]] | None = None) -> None:
+        """Keep the answer; ``outputs``: every stored output of the job, as the runner has them (else read)."""
         docs, user_id = self.services.documents, job["user_id"]
-        outputs = store.outputs(docs, user_id, job["id"])
+        if outputs is None:
+            outputs = store.outputs(docs, user_id, job["id"])
         usage = _sum_usage([o.get("usage") or {} for o in outputs.values()])
         session = docs.get(sessions.sessions(user_id), job["session_id"])
         try:
@@ -105,16 +107,18 @@ def submit(services, user_id: str, state: JobState, records: list[dict[str, Any]
 
 def progress(services, user_id: str, job_id: str) -> dict[str, Any]:
     docs = services.documents
-    job = store.get_job(docs, user_id, job_id)
-    # Outcome and answer first, then the outputs: the compiler's output is stored before the outcome and the
-    # answer, so a succeeded job read in this order always shows every stage done.
-    settled = store.outcome(docs, user_id, job_id)
-    answered = docs.get(sessions.messages(user_id, job["session_id"]), f"{job_id}a") \
-        if settled and settled["status"] == "succeeded" else None
-    outputs = store.outputs(docs, user_id, job_id)
+    # The job, its outcome, outputs and leases in one read (one snapshot in PostgreSQL).
+    snap = store.snapshot(docs, user_id, job_id, outputs=STAGES, leases=STAGES)
+    job, settled, outputs, leases = snap.job, snap.outcome, snap.outputs, snap.leases
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found", code="job_not_found")
+    answered = None
+    if settled and settled["status"] == "succeeded":
+        answered = docs.get(sessions.messages(user_id, job["session_id"]), f"{job_id}a")
+        if "compiler" not in outputs:  # the compiler's output is stored before the outcome: read it again
+            outputs = store.outputs(docs, user_id, job_id)
     state = rebuild(job, outputs) if outputs else None
     planned = planned_stages(state)
-    leases = store.leases(docs, user_id, job_id)
     now = time.time()
     stages = {}
     for stage in planned:

@@ -5,11 +5,16 @@ are ``create``s (the first writer wins), leases move forward with
 ``put_if_newer`` on an epoch. So concurrent stages, duplicate deliveries and a
 cancel racing the compiler cannot overwrite each other, on PostgreSQL or
 Firestore alike. Progress is derived from these documents, never stored twice.
+
+Every document of a job has a known id (outputs and leases are named by their stage), so what a stage
+task or a progress read needs is one ``snapshot``: a single ``get_many`` round trip (issue #15).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from convoinsight import nul
@@ -51,14 +56,61 @@ def outputs(docs, user_id: str, job_id: str) -> dict[str, dict[str, Any]]:
     return {o["stage"]: o for o in docs.list(_sub(user_id, job_id, "outputs"))}
 
 
-def store_output(docs, user_id: str, job_id: str, stage: str, output: dict[str, Any]) -> bool:
-    """True when this writer stored the stage's output first (model output may hold NUL: removed, as
+@dataclass
+class Snapshot:
+    """What ``snapshot`` read of one job: ``job`` and ``outcome`` (None when absent), and the outputs, leases
+    and claims asked for that exist, by name."""
+
+    job: dict[str, Any] | None
+    outcome: dict[str, Any] | None
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    leases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def snapshot(docs, user_id: str, job_id: str, *, outputs: Iterable[str] = (), leases: Iterable[str] = (),
+             claims: Iterable[str] = (), job: bool = True) -> Snapshot:
+    """The job, its outcome and the named outputs, leases and claims, in one round trip (``get_many``).
+
+    An id that is not alphanumeric names no job: nothing is read, as ``get_job`` does."""
+    if not job_id.isalnum():
+        return Snapshot(None, None)
+    named = [(kind, name) for kind, names in (("outputs", outputs), ("leases", leases), ("claims", claims))
+             for name in names]
+    refs = [(jobs(user_id), job_id)] if job else []
+    refs += [(_sub(user_id, job_id, "outcome"), "final")] + [(_sub(user_id, job_id, k), n) for k, n in named]
+    found = docs.get_many(refs)
+    head, found = (found[0], found[1:]) if job else (None, found)
+    snap = Snapshot(head, found[0])
+    for (kind, name), doc in zip(named, found[1:], strict=True):
+        if doc is not None:
+            getattr(snap, kind)[name] = doc
+    return snap
+
+
+def output_record(stage: str, output: dict[str, Any]) -> dict[str, Any]:
+    """The document a stage's output is stored as (model output may hold NUL: removed, as
     ``queries.answers.respond`` removes it from the answer)."""
+    return nul.strip({"stage": stage, **output})
+
+
+def store_output(docs, user_id: str, job_id: str, stage: str, output: dict[str, Any]) -> bool:
+    """True when this writer stored the stage's output first."""
+    return store_record(docs, user_id, job_id, output_record(stage, output))
+
+
+def store_record(docs, user_id: str, job_id: str, record: dict[str, Any]) -> bool:
+    """``store_output`` of a record made by ``output_record``: True when this writer stored it first."""
     try:
-        docs.create(_sub(user_id, job_id, "outputs"), stage, nul.strip({"stage": stage, **output}))
+        docs.create(_sub(user_id, job_id, "outputs"), record["stage"], record)
         return True
     except Conflict:
         return False
+
+
+def drop_output(docs, user_id: str, job_id: str, stage: str) -> None:
+    """Take back an output this writer stored (its job was settled, e.g. cancelled, while the stage ran)."""
+    docs.delete(_sub(user_id, job_id, "outputs"), stage)
 
 
 def outcome(docs, user_id: str, job_id: str) -> dict[str, Any] | None:
@@ -88,20 +140,29 @@ def claimed(docs, user_id: str, job_id: str, name: str) -> dict[str, Any] | None
     return docs.get(_sub(user_id, job_id, "claims"), name)
 
 
-def take_lease(docs, user_id: str, job_id: str, stage: str, owner: str, seconds: float) -> int | None:
-    """The lease's epoch (= attempts so far) when taken, None while another worker holds it."""
+_UNREAD: Any = object()
+
+
+def take_lease(docs, user_id: str, job_id: str, stage: str, owner: str, seconds: float, *,
+               held: dict[str, Any] | None = _UNREAD) -> int | None:
+    """The lease's epoch (= attempts so far) when taken, None while another worker holds it.
+
+    ``held``: the lease as a snapshot just read it (None: there was none), which spares reading it again;
+    the write decides all the same (a create, or ``put_if_newer`` on the epoch), so a stale one is safe."""
     collection, now = _sub(user_id, job_id, "leases"), time.time()
-    try:
-        docs.create(collection, stage, {"stage": stage, "epoch": 1, "owner": owner, "expires": now + seconds})
-        return 1
-    except Conflict:
-        held = docs.get(collection, stage) or {"epoch": 0, "expires": 0}
-        if held["expires"] > now:
-            return None
-        epoch = held["epoch"] + 1
-        won = docs.put_if_newer(collection, stage, {"stage": stage, "epoch": epoch, "owner": owner,
-                                                    "expires": now + seconds}, "epoch")
-        return epoch if won else None
+    if held is _UNREAD or held is None:
+        try:
+            docs.create(collection, stage, {"stage": stage, "epoch": 1, "owner": owner, "expires": now + seconds})
+            return 1
+        except Conflict:
+            held = docs.get(collection, stage)
+    held = held or {"epoch": 0, "expires": 0}
+    if held["expires"] > now:
+        return None
+    epoch = held["epoch"] + 1
+    won = docs.put_if_newer(collection, stage, {"stage": stage, "epoch": epoch, "owner": owner,
+                                                "expires": now + seconds}, "epoch")
+    return epoch if won else None
 
 
 def release_lease(docs, user_id: str, job_id: str, stage: str, epoch: int, owner: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from convoinsight.errors import BadRequest
 OFFLINE_PROVIDER = "convoinsight"
 OFFLINE_MODEL = f"{OFFLINE_PROVIDER}/offline-planner"
 MAP_FILE = "model_prices_and_context_window_backup.json"
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.:@/+-]*")
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,19 @@ def describe(model: str) -> dict[str, Any]:
         return dict(known)
     return {"id": model, "provider": provider_of(model), "context_window": None, "max_output_tokens": None,
             "input_usd_per_million": None, "output_usd_per_million": None}
+
+
+def fallback_problem(model: str) -> str | None:
+    """Why ``model`` cannot be a fallback model (LLM_FALLBACK_MODELS, a prompt's ``fallbacks``), or None.
+
+    A fallback must name its provider (``deepseek/deepseek-chat``, not ``deepseek-chat``): which key can pay
+    for it, and whether it can be called at all, is decided by that prefix before any request. The offline
+    planner is never listed: it always answers last. Checked without litellm or its price map (cold start)."""
+    if not isinstance(model, str) or not model.strip() or len(model) > 200:
+        return f"{model!r} is not a model name (text of 1-200 characters)"
+    if model == OFFLINE_MODEL or model.split("/", 1)[0] == OFFLINE_PROVIDER or model == "offline":
+        return f"{model!r}: the offline planner is always the last fallback and is not listed"
+    if not _MODEL_NAME.fullmatch(model):
+        return (f"{model!r} must be litellm's provider/model (e.g. 'deepseek/deepseek-chat'), without spaces "
+                "or other characters")
+    return None

@@ -6,7 +6,8 @@ a remote model is configured it is imported as the instance starts (``web/framew
 ``schedule_preload``: before gunicorn's master binds its port, else ``preload_litellm`` in the background).
 With no model, endpoint or key configured, the default model is the offline planner, answered by
 ``llm/offline/agents.py`` with a reply of litellm's shape: ``_completion`` is the one seam that knows
-which one answered. The offline planner is also the fallback when a configured model fails.
+which one answered. A model that fails hands over to the agent's fallback models, then to the offline planner
+(``llm/fallbacks.py``: which ones, which can be called, why one is left).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import threading
 import time
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_exponential_jitter
 
 from convoinsight.cache import Cache
 from convoinsight.errors import BadRequest, ConvoInsightError, LLMOutputInvalid, UpstreamError
-from convoinsight.llm import keys
+from convoinsight.llm import fallbacks, keys
 from convoinsight.llm.catalog import OFFLINE_MODEL, provider_of, qualified
 from convoinsight.llm.guards import CircuitBreaker, TokenBudget
 from convoinsight.llm.jsonout import extract_json, validate
@@ -37,6 +38,7 @@ log = logging.getLogger("convoinsight.llm")
 
 AGENT_HEADER = "X-ConvoInsight-Agent"
 _REPAIR_TRIES = 1
+_MIN_CALL_SECONDS = 0.05  # a call with less time left than this is not started
 
 _litellm = None
 _litellm_lock = threading.Lock()
@@ -125,6 +127,14 @@ _RETRYABLE_NAMES = {"RateLimitError", "InternalServerError", "ServiceUnavailable
                     "APIConnectionError", "BadGatewayError"}
 
 
+class _Left(Exception):
+    """One model of a chain failed; ``reason`` is the short code of ``llm/fallbacks.py``."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 def estimate_tokens(messages: list[dict], prompt: Prompt) -> int:
     """A cautious estimate of a call's tokens before it is made: about 4 characters a token for the prompt,
     plus the reply's cap (or 1,000 tokens when the prompt sets none)."""
@@ -165,7 +175,9 @@ class LLMClient:
             return default
         if requested in ("offline", OFFLINE_MODEL):
             return OFFLINE_MODEL
-        if requested in {default, self.settings.llm_model, prompt.model, *prompt.fallbacks} - {""}:
+        allowed = {default, self.settings.llm_model, prompt.model,
+                   *self.settings.fallback_models(prompt.name, prompt.fallbacks)}
+        if requested in allowed - {""}:
             return requested
         named = qualified(requested)
         if provider_of(named) in self.credentials:  # any model of a provider the caller holds a key for
@@ -188,32 +200,85 @@ class LLMClient:
     def complete_json(self, agent: str, context: dict[str, Any], *, model: str | None,
                       meter: UsageMeter, override: dict[str, Any] | None = None,
                       draft: Draft | None = None) -> dict[str, Any]:
-        """The agent's validated JSON. With ``draft`` the reply streams (llm/streaming.py): its deltas go to
-        the draft as they arrive, and every new attempt (retry, fallback, repair) restarts it."""
+        """The agent's validated JSON, from the first model of its chain that gives it (``llm/fallbacks.py``).
+
+        Each model gets its call retried on transient failures (``_completion``) and one repair of an invalid
+        reply; then the next model is tried, the offline planner last, all within LLM_CHAIN_TIMEOUT_SECONDS.
+        With ``draft`` the reply streams (llm/streaming.py): its deltas go to the draft as they arrive, and every
+        new attempt (retry, repair, fallback) restarts it, so a failed model's text is never left as the answer."""
         prompt = apply_override(self.prompts.get(agent), override)
         chosen = self.resolve_model((override or {}).get("model") or model, prompt)
         messages = prompt.messages(context)
+        deadline = fallbacks.Deadline(self.settings.llm_chain_timeout_seconds)
+        last: tuple[str, BaseException | None] = ("", None)
+        tried = False
+        for candidate in fallbacks.chain(self.settings, agent, chosen, prompt.fallbacks):
+            if candidate != OFFLINE_MODEL:
+                skipped = self._skip_reason(candidate, chosen, prompt, deadline)
+                if skipped:
+                    logs.event(log, "llm_fallback_skipped", f"agent {agent}: {candidate} not tried: {skipped}",
+                               agent=agent, model=candidate, reason=skipped.split(":")[0])
+                    continue
+            if draft is not None and tried:
+                draft.restart("fallback")  # the client discards what the failed model wrote
+            tried = True
+            value, reason, error = self._try_model(agent, candidate, chosen, messages, prompt, meter, draft,
+                                                   deadline)
+            if reason is None:
+                meter.answered(candidate)
+                return value
+            last = (reason, error)
+            meter.add_fallback(reason)
+            logs.event(log, "llm_fallback", f"agent {agent}: left {candidate} ({reason})", logging.WARNING,
+                       agent=agent, model=candidate, reason=reason)
+        reason, error = last
+        if reason == fallbacks.INVALID_OUTPUT:
+            raise LLMOutputInvalid(f"the {agent} agent did not return valid JSON: {error}")
+        raise UpstreamError(f"no model could answer for the {agent} agent") from error
+
+    def _skip_reason(self, candidate: str, chosen: str, prompt: Prompt, deadline: fallbacks.Deadline) -> str | None:
+        """Why a remote ``candidate`` is not even tried now, or None. A skip is no failure of the model."""
+        if deadline.left() <= 0:
+            spent = self.settings.llm_chain_timeout_seconds
+            return f"{fallbacks.CHAIN_TIME}: LLM_CHAIN_TIMEOUT_SECONDS ({spent:g}s) spent"
+        if candidate == chosen:
+            return None
+        caller_key = self.credential(candidate) is not None
+        missing = fallbacks.why_not_callable(self.settings, candidate, has_caller_key=caller_key,
+                                             prompt_model=prompt.model)
+        return f"{fallbacks.NO_KEY}: {missing}" if missing else None
+
+    def _try_model(self, agent: str, candidate: str, chosen: str, messages: list[dict], prompt: Prompt,
+                   meter: UsageMeter, draft: Draft | None, deadline: fallbacks.Deadline
+                   ) -> tuple[dict[str, Any] | None, str | None, BaseException | str | None]:
+        """(value, None, None) when ``candidate`` gave valid JSON, else (None, reason, the error or problem)."""
         problem = ""
         for attempt in range(1 + _REPAIR_TRIES):
+            if attempt and candidate != OFFLINE_MODEL and deadline.left() <= 0:
+                return None, fallbacks.INVALID_OUTPUT, problem  # no time left for the repair
             if draft is not None and attempt:
                 draft.restart("repair")
-            text, chosen, cache_key = self._call(agent, chosen, messages, prompt, meter, use_cache=attempt == 0,
-                                                 draft=draft)
+            try:
+                text, cache_key = self._call(agent, candidate, chosen, messages, prompt, meter,
+                                             use_cache=attempt == 0, draft=draft, deadline=deadline)
+            except _Left as left:
+                return None, left.reason, left.__cause__
             try:
                 value = extract_json(text)
                 validate(value, prompt.output_schema)
-                return value
+                return value, None, None
             except ValueError as exc:
                 problem = str(exc)
                 # The problem text quotes the model's output, which may quote data: it goes to the model only.
-                logs.event(log, "llm_invalid_output", f"agent {agent}: invalid output from {chosen}; repairing",
-                           agent=agent, model=chosen)
+                logs.event(log, "llm_invalid_output", f"agent {agent}: invalid output from {candidate}; "
+                           + ("repairing" if attempt < _REPAIR_TRIES else "leaving it"),
+                           agent=agent, model=candidate)
                 if self.cache is not None:
                     self.cache.forget(cache_key)  # never serve an invalid reply again
                 messages = [*messages, {"role": "assistant", "content": text[:4000]},
                             {"role": "user", "content": f"That reply was invalid: {problem}. "
                                                         "Reply with only the corrected JSON object."}]
-        raise LLMOutputInvalid(f"the {agent} agent did not return valid JSON: {problem}")
+        return None, fallbacks.INVALID_OUTPUT, problem
 
     def forget(self, agent: str, context: dict[str, Any], *, model: str | None,
                override: dict[str, Any] | None = None) -> None:
@@ -223,83 +288,75 @@ class LLMClient:
             return
         prompt = apply_override(self.prompts.get(agent), override)
         chosen = self.resolve_model((override or {}).get("model") or model, prompt)
-        key, _ = self._cached(self._request(agent, chosen, prompt.messages(context), prompt), prompt)
+        key, _ = self._cached(self._request(agent, chosen, prompt.messages(context), prompt, chosen=chosen), prompt)
         self.cache.forget(key)
 
-    def _call(self, agent: str, model: str, messages: list[dict], prompt: Prompt, meter: UsageMeter,
-              *, use_cache: bool, draft: Draft | None = None) -> tuple[str, str, str | None]:
-        """(reply text, the model that answered, its response-cache key). Parallel stages share this
-        client, so nothing about one call is kept on the instance."""
-        candidates = [model] + [m for m in prompt.fallbacks if m != model and model != OFFLINE_MODEL]
-        if model != OFFLINE_MODEL:
-            candidates.append(OFFLINE_MODEL)
-        last_error: Exception | None = None
-        for candidate in candidates:
-            if draft is not None and candidate != model:
-                draft.restart("fallback")  # the client discards what the failed model wrote
-            credential = self.credential(candidate)
-            # A caller's failing key opens the breaker for the caller's calls only, never for everyone's.
-            breaker_key = candidate if credential is None else f"{candidate}@{credential.owner}:{self.tenant}"
-            cache_key = None
-            if candidate != OFFLINE_MODEL:
-                if not self.breaker.allows(breaker_key):
-                    log.info("agent %s: breaker open for %s, skipping", agent, candidate)
-                    metrics.llm_call(agent, candidate, "breaker_open")
-                    continue
-                try:
-                    request = self._request(agent, candidate, messages, prompt)
-                except ConvoInsightError as exc:  # the caller's endpoint is refused now (its DNS changed)
-                    last_error = exc
-                    logs.event(log, "llm_error", f"agent {agent}: model {candidate} refused: {exc.code}",
-                               logging.WARNING, agent=agent, model=candidate, error=exc.code)
-                    continue
-                cache_key, cached = self._cached(request, prompt)
-                if (cached is None or not use_cache) and self._counts_against_budget(candidate):
-                    self.budget.check(self.tenant, estimate_tokens(messages, prompt))
-                if cached is not None and use_cache:
-                    meter.add_cache_hit()
-                    logs.event(log, "llm_call", f"{agent} answered from cache", agent=agent, model=candidate,
-                               tokens=0, cost_usd=0.0, latency_ms=0.0, cached=True)
-                    metrics.llm_call(agent, candidate, "cached")
-                    return cached, candidate, cache_key
-            else:
-                request = self._request(agent, candidate, messages, prompt)
-            started = time.perf_counter()
+    def _call(self, agent: str, candidate: str, chosen: str, messages: list[dict], prompt: Prompt,
+              meter: UsageMeter, *, use_cache: bool, draft: Draft | None,
+              deadline: fallbacks.Deadline) -> tuple[str, str | None]:
+        """(reply text, its response-cache key) of one model, or ``_Left`` with the reason it failed. Parallel
+        stages share this client, so nothing about one call is kept on the instance."""
+        credential = self.credential(candidate)
+        # A caller's failing key opens the breaker for the caller's calls only, never for everyone's.
+        breaker_key = candidate if credential is None else f"{candidate}@{credential.owner}:{self.tenant}"
+        cache_key = None
+        if candidate != OFFLINE_MODEL:
+            if not self.breaker.allows(breaker_key):
+                log.info("agent %s: breaker open for %s, skipping", agent, candidate)
+                metrics.llm_call(agent, candidate, "breaker_open")
+                raise _Left(fallbacks.BREAKER_OPEN)
             try:
-                response = self._completion(request, draft)
-            except Exception as exc:  # litellm maps every provider failure to its own exception types
-                last_error = exc
-                logs.event(log, "llm_error", f"agent {agent}: model {candidate} failed: {type(exc).__name__}",
-                           logging.WARNING, agent=agent, model=candidate, error=type(exc).__name__)
-                metrics.llm_call(agent, candidate, "error")
-                if candidate != OFFLINE_MODEL:
-                    self.breaker.failure(breaker_key)
-                continue
-            text = response.choices[0].message.content or ""
-            tokens = int(getattr(getattr(response, "usage", None), "total_tokens", 0) or 0)
-            if candidate != model:
-                meter.add_fallback()
-            cost, latency = _cost(response, candidate), (time.perf_counter() - started) * 1000
-            paid_by = None if candidate == OFFLINE_MODEL else credential.owner if credential else "server"
-            meter.record(agent, candidate, tokens, cost, latency, paid_by=paid_by)
-            metrics.llm_call(agent, candidate, "ok", usage=getattr(response, "usage", None), cost_usd=cost)
-            logs.event(log, "llm_call", f"{agent} answered by {candidate}", agent=agent, model=candidate,
-                       tokens=tokens, cost_usd=round(cost, 6), latency_ms=round(latency, 1), cached=False,
-                       key=paid_by)
-            if candidate != OFFLINE_MODEL:
-                self.breaker.success(breaker_key)
-                if self._counts_against_budget(candidate):
-                    self.budget.spend(self.tenant, tokens)
-                if credential is not None and credential.owner == "user" and self.tenant:
-                    keys.touch(self.documents, self.tenant, credential.provider)
-                if self.cache is not None and cache_key is not None:
-                    self.cache.set_json(cache_key, "llm", text)
-            return text, candidate, cache_key
-        raise UpstreamError(f"no model could answer for the {agent} agent") from last_error
+                request = self._request(agent, candidate, messages, prompt, chosen=chosen)
+            except ConvoInsightError as exc:  # the caller's endpoint is refused now (its DNS changed)
+                logs.event(log, "llm_error", f"agent {agent}: model {candidate} refused: {exc.code}",
+                           logging.WARNING, agent=agent, model=candidate, error=exc.code)
+                raise _Left(fallbacks.ENDPOINT_REFUSED) from exc
+            cache_key, cached = self._cached(request, prompt)
+            if (cached is None or not use_cache) and self._counts_against_budget(candidate):
+                self.budget.check(self.tenant, estimate_tokens(messages, prompt))
+            if cached is not None and use_cache:
+                meter.add_cache_hit()
+                logs.event(log, "llm_call", f"{agent} answered from cache", agent=agent, model=candidate,
+                           tokens=0, cost_usd=0.0, latency_ms=0.0, cached=True)
+                metrics.llm_call(agent, candidate, "cached")
+                return cached, cache_key
+        else:
+            request = self._request(agent, candidate, messages, prompt, chosen=chosen)
+        started = time.perf_counter()
+        try:
+            response = self._completion(request, draft, deadline)
+        except Exception as exc:  # litellm maps every provider failure to its own exception types
+            logs.event(log, "llm_error", f"agent {agent}: model {candidate} failed: {type(exc).__name__}",
+                       logging.WARNING, agent=agent, model=candidate, error=type(exc).__name__)
+            metrics.llm_call(agent, candidate, "error")
+            if candidate != OFFLINE_MODEL and not isinstance(exc, fallbacks.ChainTimeUp):
+                self.breaker.failure(breaker_key)
+            raise _Left(fallbacks.failure_reason(exc, caller_key=credential is not None
+                                                 and credential.owner != "server")) from exc
+        text = response.choices[0].message.content or ""
+        tokens = int(getattr(getattr(response, "usage", None), "total_tokens", 0) or 0)
+        cost, latency = _cost(response, candidate), (time.perf_counter() - started) * 1000
+        paid_by = None if candidate == OFFLINE_MODEL else credential.owner if credential else "server"
+        meter.record(agent, candidate, tokens, cost, latency, paid_by=paid_by)
+        metrics.llm_call(agent, candidate, "ok", usage=getattr(response, "usage", None), cost_usd=cost)
+        logs.event(log, "llm_call", f"{agent} answered by {candidate}", agent=agent, model=candidate,
+                   tokens=tokens, cost_usd=round(cost, 6), latency_ms=round(latency, 1), cached=False,
+                   key=paid_by)
+        if candidate != OFFLINE_MODEL:
+            self.breaker.success(breaker_key)
+            if self._counts_against_budget(candidate):
+                self.budget.spend(self.tenant, tokens)
+            if credential is not None and credential.owner == "user" and self.tenant:
+                keys.touch(self.documents, self.tenant, credential.provider)
+            if self.cache is not None and cache_key is not None:
+                self.cache.set_json(cache_key, "llm", text)
+        return text, cache_key
 
-    def _completion(self, request: dict[str, Any], draft: Draft | None = None):
-        """One logical call: retried with exponential backoff and jitter on transient failures. With a draft
-        it streams; the offline planner never does (its whole answer reaches the draft at the end).
+    def _completion(self, request: dict[str, Any], draft: Draft | None = None,
+                    deadline: fallbacks.Deadline | None = None):
+        """One logical call: retried with exponential backoff and jitter on transient failures, every attempt
+        and wait inside the chain's ``deadline`` (each attempt's timeout cut to what is left). With a draft it
+        streams; the offline planner never does (its whole answer reaches the draft at the end).
 
         The one seam between the two kinds of model: the offline planner answers in-process with a reply of
         litellm's shape, and litellm is never imported for it."""
@@ -308,12 +365,22 @@ class LLMClient:
 
             return complete(request)
         litellm = litellm_module()
-        retrying = Retrying(stop=stop_after_attempt(1 + self.settings.llm_max_retries),
+        deadline = deadline or fallbacks.Deadline(self.settings.llm_chain_timeout_seconds)
+        retrying = Retrying(stop=stop_after_attempt(1 + self.settings.llm_max_retries)
+                            | stop_before_delay(max(0.0, deadline.left())),
                             wait=wait_exponential_jitter(multiplier=0.2, max=4.0),
                             retry=retry_if_exception(_retryable), reraise=True)
-        if draft is not None:
-            return retrying(streamed_completion, litellm, request, draft)
-        return retrying(litellm.completion, **request)
+
+        def attempt():
+            left = deadline.left()
+            if left <= _MIN_CALL_SECONDS:
+                raise fallbacks.ChainTimeUp(f"{left:.2f}s left of LLM_CHAIN_TIMEOUT_SECONDS")
+            bounded = {**request, "timeout": min(float(request["timeout"]), left)}
+            if draft is not None:
+                return streamed_completion(litellm, bounded, draft)
+            return litellm.completion(**bounded)
+
+        return retrying(attempt)
 
     def _cached(self, request: dict[str, Any], prompt: Prompt) -> tuple[str | None, str | None]:
         """Response cache per tenant; the key covers model, messages, parameters and prompt version."""
@@ -323,7 +390,11 @@ class LLMClient:
                  prompt.name, prompt.version)
         return self.cache.get_json(self.tenant, "llm", "llm", *parts)
 
-    def _request(self, agent: str, model: str, messages: list[dict], prompt: Prompt) -> dict[str, Any]:
+    def _request(self, agent: str, model: str, messages: list[dict], prompt: Prompt, *,
+                 chosen: str | None = None) -> dict[str, Any]:
+        """The litellm request of one call. The deployment's key and endpoint go only with the chosen model (as
+        configured) or a model of the provider they serve; a fallback of another provider goes without them
+        (litellm then reads its own ``<PROVIDER>_API_KEY``): the server's key never reaches another provider."""
         params = prompt.parameters
         request: dict[str, Any] = {
             "model": model,
@@ -342,6 +413,9 @@ class LLMClient:
         credential = self.credential(model)
         if credential is not None:
             return {**request, **route_for(self.settings, credential, model)}
+        if model != (chosen or model) and provider_of(model) != fallbacks.server_provider_of(self.settings,
+                                                                                            prompt.model):
+            return request
         if self.settings.llm_api_base:
             request["api_base"] = self.settings.llm_api_base
             if "/" not in model:

@@ -175,9 +175,15 @@ def _fallbacks(value: Any, add) -> None:
     if not isinstance(value, list) or len(value) > MAX_FALLBACKS:
         add("fallbacks", f"must be a list of at most {MAX_FALLBACKS} model names")
         return
+    from convoinsight.llm.catalog import fallback_problem
+
     for i, model in enumerate(value):
         if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL:
             add(f"fallbacks.{i}", f"must be a model name (text of 1-{MAX_MODEL} characters)")
+            continue
+        problem = fallback_problem(model)  # the rule LLM_FALLBACK_MODELS follows: provider/model, never offline
+        if problem:
+            add(f"fallbacks.{i}", problem)
 
 
 def _schema(schema: Any, default: dict[str, Any], add) -> None:

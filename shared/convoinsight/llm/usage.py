@@ -1,4 +1,7 @@
-"""Usage of one job: model calls, tokens, cost, cache hits. Thread-safe (parallel stages share it)."""
+"""Usage of one job: model calls, tokens, cost, cache hits, fallbacks. Thread-safe (parallel stages share it).
+
+Every mapping of the summary counts calls (per key owner, per model that answered, per reason a model was
+left), so the usages of an async job's stages add up key by key (``jobs/service.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ class UsageMeter:
     model_ms: float = 0.0
     calls: list[dict[str, Any]] = field(default_factory=list)
     paid_by: dict[str, int] = field(default_factory=dict)  # model calls per key owner: server, user, request
+    answered_by: dict[str, int] = field(default_factory=dict)  # agent answers per model that gave them
+    fallback_reasons: dict[str, int] = field(default_factory=dict)  # models left, per reason (llm/fallbacks.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, agent: str, model: str, tokens: int, cost: float, latency_ms: float, *,
@@ -34,9 +39,16 @@ class UsageMeter:
         with self._lock:
             self.cache_hits += 1
 
-    def add_fallback(self) -> None:
+    def add_fallback(self, reason: str = "unavailable") -> None:
+        """A model of a chain was left (failed, or its breaker was open) and the next one is tried."""
         with self._lock:
             self.fallbacks += 1
+            self.fallback_reasons[reason] = self.fallback_reasons.get(reason, 0) + 1
+
+    def answered(self, model: str) -> None:
+        """An agent's valid answer came from ``model``."""
+        with self._lock:
+            self.answered_by[model] = self.answered_by.get(model, 0) + 1
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -48,4 +60,6 @@ class UsageMeter:
                 "fallbacks": self.fallbacks,
                 "model_ms": round(self.model_ms, 1),
                 "paid_by": dict(self.paid_by),
+                "answered_by": dict(self.answered_by),
+                "fallback_reasons": dict(self.fallback_reasons),
             }

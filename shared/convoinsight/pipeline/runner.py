@@ -8,9 +8,10 @@ A chat question goes from the router straight to the compiler. Each stage is
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from convoinsight.observability import metrics
@@ -18,6 +19,9 @@ from convoinsight.pipeline.agents import analyzer, compiler, manipulator, orches
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
 
+# Threads for the visualizer of concurrent questions (the analyzer runs in the question's own thread); more
+# questions at once than this wait for a thread, never for each other's stages.
+BRANCH_THREADS = 32
 Stage = Callable[[JobState, StageDeps], dict[str, Any]]
 STAGE_FUNCTIONS: dict[str, Stage] = {
     "router": router.run,
@@ -27,6 +31,19 @@ STAGE_FUNCTIONS: dict[str, Stage] = {
     "analyzer": analyzer.run,
     "compiler": compiler.run,
 }
+
+
+_BRANCHES: ThreadPoolExecutor | None = None
+_BRANCHES_LOCK = threading.Lock()
+
+
+def _branches() -> ThreadPoolExecutor:
+    """One pool per process for the visualizer beside the analyzer: its threads are made once, not per question."""
+    global _BRANCHES
+    with _BRANCHES_LOCK:
+        if _BRANCHES is None:
+            _BRANCHES = ThreadPoolExecutor(max_workers=BRANCH_THREADS, thread_name_prefix="stage")
+        return _BRANCHES
 
 
 def _timed(name: str, state: JobState, deps: StageDeps) -> tuple[dict[str, Any], float]:
@@ -53,12 +70,14 @@ def run_sync(state: JobState, deps: StageDeps, on_stage: Callable[[JobState], No
         for name in ("orchestrator", "manipulator"):
             state = done(_apply(state, name, *_timed(name, state, deps)))
         if state.sql_status == "ok":
-            # The two read the same table and write disjoint fields: run them side by side.
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
-                # Each thread runs in a copy of this request's context, so its log lines keep the request id.
-                futures = {name: pool.submit(contextvars.copy_context().run, _timed, name, state, deps)
-                           for name in ("visualizer", "analyzer")}
-                results = {name: f.result() for name, f in futures.items()}
+            # The two read the same table and write disjoint fields: run them side by side, the visualizer on a
+            # pool thread in a copy of this request's context (its log lines keep the request id).
+            visual = _branches().submit(contextvars.copy_context().run, _timed, "visualizer", state, deps)
+            try:
+                analysis = _timed("analyzer", state, deps)
+            finally:
+                wait([visual])  # the visualizer never outlives its question
+            results = {"visualizer": visual.result(), "analyzer": analysis}
             for name, (update, ms) in results.items():
                 state = _apply(state, name, update, ms)
             state = done(state)

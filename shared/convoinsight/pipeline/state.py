@@ -33,12 +33,16 @@ class JobState(BaseModel):
     sql_error: dict[str, Any] | None = None  # {"code", "message", "stage": guard|execute|timeout|limit}
     sql_attempts: int = 0
     sql_ms: float = 0.0  # guard + execution time of the SQL that produced the table
+    lookup_ms: float = 0.0  # the value lookup before the manipulator wrote its SQL (pipeline/value_hints.py)
     table: dict[str, Any] | None = None
+    # Statistics of the whole result computed by the engine (analysis/whole_result.py), None when unavailable.
+    result_stats: dict[str, Any] | None = None
     chart: dict[str, Any] | None = None  # {"spec": <Vega-Lite with data bound>, "title": str}
     analysis: dict[str, Any] | None = None
     answer: str = ""
     follow_ups: list[str] = Field(default_factory=list)
-    verified: bool | None = None  # every number in the prose matched the result table (None: no table)
+    # Every number in the prose equals a cell or a whole-result aggregate of the result (None: no table).
+    verified: bool | None = None
     timings: dict[str, float] = Field(default_factory=dict)
 
     def dataset(self, name: str) -> dict[str, Any] | None:

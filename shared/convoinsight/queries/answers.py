@@ -39,7 +39,14 @@ def datasets_used(state: JobState) -> list[dict[str, Any]]:
 
 
 def timings_of(state: JobState) -> dict[str, Any]:
-    return {**state.timings, "sql": state.sql_ms}
+    """Each stage's milliseconds and the SQL within them: the answer's statement (``sql``), and when they ran
+    the value lookup before it (``sql_lookup``) and the whole-result statistics after it (``sql_stats``)."""
+    timings = {**state.timings, "sql": state.sql_ms}
+    if state.lookup_ms:
+        timings["sql_lookup"] = state.lookup_ms
+    if state.result_stats and state.result_stats.get("ms"):
+        timings["sql_stats"] = state.result_stats["ms"]
+    return timings
 
 
 def respond(docs, user_id: str, session: dict[str, Any] | None, session_id: str, domain: str, question: str,

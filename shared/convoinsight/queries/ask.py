@@ -28,7 +28,7 @@ from convoinsight.queries.streaming import AskEvents
 from convoinsight.services import Services
 from convoinsight.sessions import memory, store
 from convoinsight.sources import links
-from convoinsight.sources.federate import resolve_sources, sources_for
+from convoinsight.sources.federate import resolve_sources, sources_for, table_entries
 from convoinsight.sql.execute import engine_pool
 
 
@@ -235,7 +235,6 @@ def _initial_state(user_id: str, req, session_id: str, records: list[dict[str, A
         model=_requested_model(req),
         chart_hint=req.chart,
         history=history,
-        datasets=[{"name": r["name"], "version": r["version"], **r["profile"]} for r in records]
-        + links.state_entries(linked),
+        datasets=table_entries(records, linked),
         prompt_versions=prompts.versions(),
     )

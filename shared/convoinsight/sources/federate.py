@@ -37,6 +37,24 @@ def linked_source(link: dict[str, Any], connection: dict[str, Any]) -> dict[str,
     return {"kind": "postgres", "link": link, "connection": connection}
 
 
+def table_entries(records: list[dict[str, Any]], linked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A domain's tables as a question's state lists them (``JobState.datasets``): each dataset's profile with its
+    name and version, then the linked tables (``links.state_entries``). The manipulator compiles SQL against
+    these, and so does custom SQL over the domain (``datasets.custom_sql``)."""
+    from convoinsight.sources import links
+
+    return [{"name": r["name"], "version": r["version"], **r["profile"]} for r in records] \
+        + links.state_entries(linked)
+
+
+def compile_context(entries: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(the guard and rewrites' ``TableInfo`` by table, the column names by table) of ``table_entries``."""
+    from convoinsight.sql.compile import table_info
+
+    return ({d["name"]: table_info(d) for d in entries},
+            {d["name"]: [c["name"] for c in d.get("columns", [])] for d in entries})
+
+
 def sources_for(records: list[dict[str, Any]], linked: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What a question may read, by table name: a dataset's pinned Parquet object, or a link (JSON, so an
     async job can keep it). A dataset wins over a link of the same name (links refuse such names)."""
@@ -79,14 +97,24 @@ def run_question_sql(compiled: CompiledSql, sources: dict[str, Any], limits: Sql
         raise SqlExecutionError(exc.message, details={"code": exc.code, "stage": "execute"}) from None
 
 
+def pushed_down(compiled: CompiledSql, sources: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """(the connection, the SQL it runs) when every table of ``compiled`` is linked through one connection, so
+    its PostgreSQL runs the checked SQL whole; None when the engine runs it (uploads, or several connections)."""
+    linked = {name: source for name, source in sources.items() if is_linked(source)}
+    owners = {source["connection"]["name"] for source in linked.values()}
+    if not compiled.tables or not set(compiled.tables) <= set(linked) or len(owners) != 1:
+        return None
+    connection = next(iter(linked.values()))["connection"]
+    return connection, pushdown_sql(compiled.source, {name: (s["link"]["schema"], s["link"]["table"])
+                                                      for name, s in linked.items()})
+
+
 def _run_linked(compiled, sources, linked, limits, engine, settings, columns) -> ResultTable:
     pool = execute.source_pool(settings)
     timeout = settings.source_statement_timeout_seconds
-    owners = {source["connection"]["name"] for source in linked.values()}
-    if set(compiled.tables) <= set(linked) and len(owners) == 1:
-        connection = next(iter(linked.values()))["connection"]
-        sql = pushdown_sql(compiled.source, {name: (s["link"]["schema"], s["link"]["table"])
-                                             for name, s in linked.items()})
+    pushed = pushed_down(compiled, linked)
+    if pushed is not None:
+        connection, sql = pushed
         return execute.query(pool, connections.target(settings, connection), sql, connection["schema"], limits,
                              timeout)
     pulls = plan_pulls(compiled.source, columns, set(linked))

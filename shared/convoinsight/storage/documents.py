@@ -13,7 +13,7 @@ it before it gets here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from convoinsight import nul
@@ -23,8 +23,16 @@ MAX_BATCH = 500  # writes in one put_many: Firestore's limit for one batched wri
 Write = tuple[str, str, dict[str, Any]]  # (collection, id, data)
 
 
+Ref = tuple[str, str]  # (collection, id)
+
+
 class DocumentStore(Protocol):
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None: ...
+
+    def get_many(self, refs: Sequence[Ref]) -> list[dict[str, Any] | None]:
+        """Several documents, from any collections, in one round trip: one per ref, in order (None where
+        there is none). One statement in PostgreSQL (a consistent snapshot), one batched get in Firestore;
+        at most ``MAX_BATCH`` distinct refs."""
 
     def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
         """Store a new document; raise ``Conflict`` if the id exists."""
@@ -76,21 +84,41 @@ class DocumentStore(Protocol):
         """Raise ``ServiceUnavailable`` when the backend cannot be reached."""
 
 
-def refuse_nul(collection: str, doc_id: str, data: Any = None) -> None:
-    """``ValueError`` when a path, an id or anything in ``data`` holds a NUL character."""
+def refuse_nul(collection: str, doc_id: str, data: Any = None, serialized: str | None = None) -> None:
+    """``ValueError`` when a path, an id or anything in ``data`` holds a NUL character.
+
+    ``serialized``: ``data`` as the store will write it (``json.dumps``), when the store made it already; its
+    scan replaces ``nul.may_hold``'s own serialization."""
     if nul.NUL in collection or nul.NUL in doc_id:
         raise ValueError("a collection path or document id cannot contain NUL characters")
-    where = nul.find(data)
+    if data is None:
+        return
+    suspect = "\\u0000" in serialized if serialized is not None else nul.may_hold(data)
+    where = nul.find(data) if suspect else None
     if where:
         raise ValueError(f"NUL characters cannot be stored (found at {where})")
 
 
-def batch_of(writes: Sequence[Write]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The writes of one ``put_many``, checked (NUL, size) before anything is written; the last of a key wins."""
-    unique: dict[tuple[str, str], dict[str, Any]] = {}
+def refs_of(refs: Sequence[Ref]) -> list[Ref]:
+    """The distinct refs of one ``get_many``, checked (NUL, count) before anything is read."""
+    unique = list(dict.fromkeys((collection, doc_id) for collection, doc_id in refs))
+    for collection, doc_id in unique:
+        refuse_nul(collection, doc_id)
+    if len(unique) > MAX_BATCH:
+        raise ValueError(f"get_many takes at most {MAX_BATCH} documents, not {len(unique)}")
+    return unique
+
+
+def batch_of(writes: Sequence[Write], serialize: Callable[[dict[str, Any]], str] | None = None,
+             ) -> dict[tuple[str, str], Any]:
+    """The writes of one ``put_many``, checked (NUL, size) before anything is written; the last of a key wins.
+
+    With ``serialize`` (a store that writes JSON text): each value is that text, made once and scanned for NUL."""
+    unique: dict[tuple[str, str], Any] = {}
     for collection, doc_id, data in writes:
-        refuse_nul(collection, doc_id, data)
-        unique[(collection, doc_id)] = data
+        text = serialize(data) if serialize is not None else None
+        refuse_nul(collection, doc_id, data, text)
+        unique[(collection, doc_id)] = data if text is None else text
     if len(unique) > MAX_BATCH:
         raise ValueError(f"put_many takes at most {MAX_BATCH} documents, not {len(unique)}")
     return unique

@@ -48,7 +48,7 @@ from typing import Any
 
 from convoinsight.errors import Conflict, ServiceUnavailable
 from convoinsight.nul import NUL
-from convoinsight.storage.documents import Write, batch_of
+from convoinsight.storage.documents import Ref, Write, batch_of, refs_of
 
 _FIELD_RE = re.compile(r"[A-Za-z0-9_]+")
 _ARRAY = "_ci_array"
@@ -200,6 +200,20 @@ class FirestoreDocumentStore:
         with _unavailable():
             snap = ref.get(**_read())
         return _decode(snap.to_dict()) if snap.exists else None
+
+    def get_many(self, refs: Sequence[Ref]) -> list[dict[str, Any] | None]:
+        """One BatchGetDocuments call (``get_all``) for every ref; its answers come in any order."""
+        refs = [(collection, doc_id) for collection, doc_id in refs]
+        unique = refs_of(refs)
+        if not unique:
+            return []
+        wanted = {key: self._ref(*key) for key in unique}  # every path checked before the call
+        found: dict[str, dict[str, Any]] = {}
+        with _unavailable():
+            for snap in self._db().get_all(list(wanted.values()), **_read()):
+                if snap.exists:
+                    found[snap.reference.path] = _decode(snap.to_dict())
+        return [found.get(wanted[(collection, doc_id)].path) for collection, doc_id in refs]
 
     def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
         from google.api_core.exceptions import AlreadyExists

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import pg8000.native
 
 from convoinsight.errors import Conflict, ServiceUnavailable
-from convoinsight.storage.documents import Write, batch_of, refuse_nul
+from convoinsight.storage.documents import Ref, Write, batch_of, refs_of, refuse_nul
 from convoinsight.storage.postgres_pool import PostgresPool
 
 SCHEMA = """
@@ -22,6 +23,11 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (collection, id)
 )
 """
+# pg8000's ``run`` with parameters costs three round trips (parse, describe, bind and execute) and walks the text a
+# character at a time to turn :name into $n, every time. The statements here are a few fixed texts (put_many's and
+# get_many's one per row count), so each connection prepares each once and later runs cost one round trip.
+PREPARED_PER_CONNECTION = 32
+_PREPARED = "_convoinsight_prepared"  # the connection's attribute: sql -> PreparedStatement, least recent first
 _FIELD_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -29,6 +35,26 @@ def _check_field(name: str) -> None:
     # Field names are interpolated into SQL, so they must be plain identifiers; values never are.
     if not name or set(name) - _FIELD_OK:
         raise ValueError(f"bad field name {name!r}")
+
+
+def _execute(conn: pg8000.native.Connection, sql: str, params: dict[str, Any]) -> list:
+    """``conn.run(sql, **params)`` as a statement this connection prepared once (see PREPARED_PER_CONNECTION).
+
+    A connection that fails is dropped by the pool, and its prepared statements with it."""
+    if not params:
+        return conn.run(sql)
+    prepared: OrderedDict[str, pg8000.native.PreparedStatement] | None = getattr(conn, _PREPARED, None)
+    if prepared is None:
+        prepared = OrderedDict()
+        setattr(conn, _PREPARED, prepared)
+    statement = prepared.get(sql)
+    if statement is None:
+        statement = prepared[sql] = conn.prepare(sql)
+        if len(prepared) > PREPARED_PER_CONNECTION:
+            prepared.popitem(last=False)[1].close()
+    else:
+        prepared.move_to_end(sql)
+    return statement.run(**params)
 
 
 class PostgresDocumentStore:
@@ -51,7 +77,7 @@ class PostgresDocumentStore:
             try:
                 with self.pool.connection() as conn:
                     self._ensure_schema(conn)
-                    return conn.run(sql, **params)
+                    return _execute(conn, sql, params)
             except ServiceUnavailable as exc:
                 # A pooled connection that died with a restarted server gets one retry on a fresh one;
                 # every statement here is a single idempotent-or-guarded write or a read.
@@ -63,6 +89,23 @@ class PostgresDocumentStore:
         refuse_nul(collection, doc_id)
         rows = self._run("SELECT data FROM documents WHERE collection = :c AND id = :i", c=collection, i=doc_id)
         return rows[0][0] if rows else None
+
+    def get_many(self, refs: Sequence[Ref]) -> list[dict[str, Any] | None]:
+        """One SELECT of every ref: a single statement reads one consistent snapshot."""
+        refs = [(collection, doc_id) for collection, doc_id in refs]
+        unique = refs_of(refs)
+        if not unique:
+            return []
+        keys, params = [], {}
+        for n, (collection, doc_id) in enumerate(unique):
+            keys.append(f"(:c{n}, :i{n})")
+            params.update({f"c{n}": collection, f"i{n}": doc_id})
+        rows = self._run(
+            f"SELECT collection, id, data FROM documents WHERE (collection, id) IN ({', '.join(keys)})",  # noqa: S608
+            **params,
+        )
+        found = {(collection, doc_id): data for collection, doc_id, data in rows}
+        return [found.get((collection, doc_id)) for collection, doc_id in refs]
 
     def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
         refuse_nul(collection, doc_id, data)  # JSONB cannot hold U+0000: refused before the statement
@@ -84,13 +127,13 @@ class PostgresDocumentStore:
 
     def put_many(self, writes: Sequence[Write]) -> None:
         """One INSERT of every row: a single statement is atomic, so all rows are written or none."""
-        unique = batch_of(writes)
+        unique = batch_of(writes, serialize=json.dumps)  # each document's JSON, made once and checked for NUL
         if not unique:
             return
         rows, params = [], {}
-        for n, ((collection, doc_id), data) in enumerate(unique.items()):
+        for n, ((collection, doc_id), text) in enumerate(unique.items()):
             rows.append(f"(:c{n}, :i{n}, CAST(:d{n} AS jsonb))")
-            params.update({f"c{n}": collection, f"i{n}": doc_id, f"d{n}": json.dumps(data)})
+            params.update({f"c{n}": collection, f"i{n}": doc_id, f"d{n}": text})
         self._run(
             f"INSERT INTO documents (collection, id, data) VALUES {', '.join(rows)} "  # noqa: S608 - placeholders only
             "ON CONFLICT (collection, id) DO UPDATE SET data = EXCLUDED.data, updated_at = now()",

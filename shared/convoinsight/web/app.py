@@ -102,6 +102,9 @@ class RouteOptions:
     # Redis round trip as the rate limit and served to this request's cache reads (``convoinsight.cache``).
     # Called after authentication; it must be cheap, and whatever it raises only means: no prefetch.
     prefetch: Callable[[RequestContext, dict[str, Any]], Sequence[cache.Ref]] | None = None
+    # With ``auth=False``: the handler has the API itself check an API key (``Authorization: Bearer ci_...``), as
+    # the mcp function does through ``GET /api/v1/auth/me``; for the OpenAPI document's security and 401.
+    api_key: bool = False
 
 
 def client_ip(request: Request, trusted_hops: int = 0) -> str:
@@ -151,12 +154,13 @@ class FunctionApp:
               successor: str | None = None, link: bool = False,
               responses: Mapping[int, Any] | None = None,
               prefetch: Callable[[RequestContext, dict[str, Any]], Sequence[cache.Ref]] | None = None,
+              api_key: bool = False,
               ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             endpoint = f"{method} {path}"
             self._rules.append(Rule(path, methods=[method], endpoint=endpoint))
             self._handlers[endpoint] = (fn, RouteOptions(auth, role, limit, query, body, summary,
-                                                                    successor, link, responses, prefetch))
+                                                                    successor, link, responses, prefetch, api_key))
             self._map = None
             return fn
 

@@ -7,6 +7,13 @@ elsewhere); ``firebase`` verifies a Firebase / Identity Platform ID token;
 ``Authorization: Bearer <credential>``. The verifiers are imported lazily so a
 function's cold start never pays for google-auth or cryptography.
 
+In every mode, a bearer credential that starts like an API key (``ci_``) is
+verified as an API key, and only as one: a valid key is the identity (over
+``X-User-Id`` in dev mode), an invalid, malformed or revoked one is a 401, never
+ignored in favour of another credential. Firebase ID tokens (JWTs) never start so.
+Scripts and the MCP function (which forwards its caller's key to this API) then
+work whatever the deployment's ``AUTH_MODE``.
+
 Never log a credential here: error messages name what was wrong, not what was sent.
 """
 
@@ -31,8 +38,13 @@ class Identity:
     method: str = "dev"  # dev | firebase | apikey
 
 
+API_KEY_PREFIX = "ci_"  # convoinsight.auth.apikeys.PREFIX + "_" (not imported: that module is loaded on use)
+
+
 def authenticate(headers, settings: Settings, services=None) -> Identity:
     mode = settings.auth_mode
+    if mode != "apikey" and _bearer_api_key(headers):
+        return _api_key(headers, settings, services)
     if mode == "dev":
         return _dev(headers)
     if mode == "firebase":
@@ -41,13 +53,24 @@ def authenticate(headers, settings: Settings, services=None) -> Identity:
         user_id, role = firebase.verify_id_token(bearer_token(headers, "a Firebase ID token"), settings)
         return Identity(user_id, role, "firebase")
     if mode == "apikey":
-        from convoinsight.auth import apikeys
-        from convoinsight.services import get_services
-
-        services = services or get_services(settings)
-        key = apikeys.verify(services.documents, bearer_token(headers, "an API key"))
-        return Identity(key["user_id"], key["role"], "apikey")
+        return _api_key(headers, settings, services)
     raise ConfigError(f"AUTH_MODE={mode} is not supported")
+
+
+def _bearer_api_key(headers) -> bool:
+    """Whether the request carries ``Authorization: Bearer ci_...``: an API key, checked as one in any mode."""
+    raw = (headers.get("Authorization") or "").strip()
+    scheme, _, credential = raw.partition(" ")
+    return scheme.lower() == "bearer" and credential.strip().startswith(API_KEY_PREFIX)
+
+
+def _api_key(headers, settings: Settings, services) -> Identity:
+    from convoinsight.auth import apikeys
+    from convoinsight.services import get_services
+
+    services = services or get_services(settings)
+    key = apikeys.verify(services.documents, bearer_token(headers, "an API key"))
+    return Identity(key["user_id"], key["role"], "apikey")
 
 
 def bearer_token(headers, what: str) -> str:

@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 
 from flask import Flask, current_app, has_app_context, request
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -51,9 +52,15 @@ CODES = {
 CRASH_HEADER = ("X-Google-Status", "crash")
 
 
-def start_function(*, calls_models: bool = False, runs_sql: bool = False) -> None:
+def start_function(*, calls_models: bool = False, runs_sql: bool = False,
+                   preload: Callable[[], None] | None = None) -> None:
     """Fail fast on bad settings, log as Cloud Logging reads it, make Flask's own errors JSON, and for a
-    function that calls models start importing litellm when it will be needed (see the module docstring)."""
+    function that calls models start importing litellm when it will be needed (see the module docstring).
+
+    ``preload``: what every request of the function needs but its cold import must not pay for (the mcp
+    function's SDK and HTTP client). Under functions-framework's server it runs in gunicorn's master before the
+    port opens, as litellm's import does (``schedule_preload``): no request of a new instance waits for it.
+    Anywhere else (the emulator, a test client) the first request that needs it pays."""
     try:
         settings = get_settings()
     except ConfigError as exc:
@@ -67,6 +74,8 @@ def start_function(*, calls_models: bool = False, runs_sql: bool = False) -> Non
         schedule_preload()
     if runs_sql and _forks_workers():
         _warm_engine_after_fork()
+    if preload is not None and _forks_workers():
+        preload()
 
 
 def preloads_litellm(settings) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 API_PREFIX = "/api/v1"
 # Functions reachable from the internet (through the load balancer). pipeline and ingest are private:
 # Cloud Tasks and Eventarc call them with an OIDC token, and their ingress is internal only.
-PUBLIC_FUNCTIONS = ("auth", "charts", "datasets", "health", "llm", "prompts", "queries", "sessions", "sources")
+PUBLIC_FUNCTIONS = ("auth", "charts", "datasets", "health", "llm", "mcp", "prompts", "queries", "sessions",
+                    "sources")
 PRIVATE_FUNCTIONS = ("ingest", "pipeline")
 
 # Paths outside /api/v1/<function>/ and the function that serves them, most specific first.

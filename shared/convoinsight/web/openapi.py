@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from convoinsight.web.gateway import API_PREFIX, EXTRA_ROUTES, PUBLIC_FUNCTIONS, function_prefix
+from convoinsight.web.sse import SSE_EVENT
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
@@ -48,6 +49,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     401: ("Unauthenticated", "No valid identity was sent."),
     403: ("Forbidden", "The identity may not do this (an administrator's route, a refused operation)."),
     404: ("NotFound", "Not found, or another tenant's (which is never told apart)."),
+    405: ("MethodNotAllowed", "This route does not take that method (`Allow` lists those it takes)."),
     409: ("Conflict", "The request conflicts with the current state (the name is taken, ...)."),
     413: ("PayloadTooLarge", "The body is larger than allowed."),
     415: ("UnsupportedMediaType", "The body is not of a media type this route takes."),
@@ -75,19 +77,6 @@ ERROR_SCHEMA: dict[str, Any] = {
     }},
 }
 RETRY_AFTER = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 1}}
-# A server-sent event as EventSource (and schemathesis) reads it: the schema is each event's (web/sse.py).
-SSE_EVENT = {
-    "type": "object",
-    "description": "One server-sent event: `event` names it (`progress`, `token`, `reset`, `answer`, `error`, "
-                   "`end`), `data` is one JSON object; token and reset events carry an `id` to resume after "
-                   "(`Last-Event-ID`).",
-    "required": ["event", "data"],
-    "properties": {
-        "event": {"type": "string"},
-        "data": {"type": "string", "contentMediaType": JSON, "contentSchema": {"type": "object"}},
-        "id": {"type": "string"},
-    },
-}
 SECURITY_SCHEMES: dict[str, tuple[str, dict[str, Any]]] = {  # AUTH_MODE -> (scheme name, scheme)
     "dev": ("devUser", {"type": "apiKey", "in": "header", "name": "X-User-Id",
                         "description": "AUTH_MODE=dev (local mode only): the caller's user id, trusted as sent; "
@@ -151,6 +140,9 @@ def build(apps: Iterable, settings, *, title: str = "ConvoInsight API") -> dict[
         operation["operationId"] = _unique(f"{app.name}_{handler.__name__}", operation_ids)
         paths.setdefault(path, {})[method.lower()] = operation
     used_link = any(options.link for *_, options in routes)
+    # An API key is accepted in every AUTH_MODE (web/auth.py): beside the mode's own scheme on every secured route.
+    used_key = any(options.api_key or options.auth for *_, options in routes) \
+        and scheme_name != SECURITY_SCHEMES["apikey"][0]
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -168,7 +160,8 @@ def build(apps: Iterable, settings, *, title: str = "ConvoInsight API") -> dict[
             "schemas": dict(sorted(components.items())),
             "responses": {name: _error_response(status, description)
                           for status, (name, description) in ERRORS.items()},
-            "securitySchemes": {scheme_name: scheme, **(dict([SIGNED_LINK]) if used_link else {})},
+            "securitySchemes": {scheme_name: scheme, **(dict([SIGNED_LINK]) if used_link else {}),
+                                **(dict([SECURITY_SCHEMES["apikey"]]) if used_key else {})},
         },
     }
 
@@ -296,11 +289,15 @@ def _operation(app, method: str, handler, options, parameters: list[dict[str, An
         media_types = getattr(model, "media_types", (JSON,))
         operation["requestBody"] = {"required": required,
                                     "content": {media: {"schema": refs[model]} for media in media_types}}
-    secured = options.auth or options.link
+    secured = options.auth or options.link or options.api_key
+    key = SECURITY_SCHEMES["apikey"][0]
     if options.auth:
-        operation["security"] = [{scheme_name: []}] + ([{SIGNED_LINK[0]: []}] if options.link else [])
+        operation["security"] = [{scheme_name: []}] + ([{key: []}] if scheme_name != key else []) \
+            + ([{SIGNED_LINK[0]: []}] if options.link else [])
     elif options.link:
         operation["security"] = [{SIGNED_LINK[0]: []}]
+    elif options.api_key:  # an API key in every AUTH_MODE (web/auth.py), checked by the handler through the API
+        operation["security"] = [{key: []}]
     operation["responses"] = _responses(method, options, refs, secured, model is not None)
     if options.successor:
         operation["deprecated"] = True

@@ -8,6 +8,19 @@ from typing import Any
 from convoinsight.web.responses import _default
 
 KEEPALIVE = ": keepalive\n\n"  # a comment line: clients ignore it, proxies see a live stream
+# A server-sent event as EventSource (and schemathesis) reads it: the schema is each event's (``event`` below).
+SSE_EVENT = {
+    "type": "object",
+    "description": "One server-sent event: `event` names it (`progress`, `token`, `reset`, `answer`, `error`, "
+                   "`end`), `data` is one JSON object; token and reset events carry an `id` to resume after "
+                   "(`Last-Event-ID`).",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"type": "object"}},
+        "id": {"type": "string"},
+    },
+}
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy may hold the events back
 
 

@@ -20,6 +20,7 @@ import os
 import queue
 import resource
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +73,14 @@ def _serve(conn: Connection, entry: str, memory_bytes: int) -> None:
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     module, _, name = entry.partition(":")
-    task: Callable[[Any], Any] = getattr(importlib.import_module(module), name)
+    loaded = importlib.import_module(module)
+    task: Callable[[Any], Any] = getattr(loaded, name)
+    warm_up = getattr(loaded, "warm_up", None)
+    if callable(warm_up):  # the entry's first-use costs, paid before the worker says it is ready, not by a task
+        try:
+            warm_up()
+        except Exception as exc:  # a task would meet the same failure and report it; the worker still serves
+            print(f"worker warm-up failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
     conn.send(("ready", os.getpid()))
     while True:
         try:

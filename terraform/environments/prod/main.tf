@@ -21,8 +21,10 @@ module "stack" {
   max_instances       = var.max_instances
   domain              = var.domain
   cloud_armor         = var.cloud_armor
+  console_cdn         = var.console_cdn
   alert_email         = var.alert_email
 
+  provider_key_secrets = var.provider_key_secrets
   error_rate_threshold = var.error_rate_threshold
   p95_latency_ms       = var.p95_latency_ms
 

@@ -23,3 +23,8 @@ output "cpu_boost_services" {
   description = "Cloud Run services given startup CPU boost, by function name."
   value       = module.stack.cpu_boost_services
 }
+
+output "console_bucket" {
+  description = "The web console's bucket (Cloud Build's console step uploads console/ to it); empty without a domain."
+  value       = module.stack.console_bucket
+}

@@ -65,6 +65,12 @@ variable "llm_api_base" {
   default     = ""
 }
 
+variable "provider_key_secrets" {
+  description = "Secret Manager secrets for the fallbacks' provider keys (e.g. DEEPSEEK_API_KEY, OPENROUTER_API_KEY); add each value before the apply that lists it."
+  type        = set(string)
+  default     = []
+}
+
 variable "extra_environment" {
   description = "More plain settings for every function (names from convoinsight.settings.SETTINGS)."
   type        = map(string)
@@ -97,6 +103,12 @@ variable "domain" {
 
 variable "cloud_armor" {
   description = "Cloud Armor in front of the load balancer."
+  type        = bool
+  default     = true
+}
+
+variable "console_cdn" {
+  description = "Cloud CDN in front of the web console's bucket (with a domain)."
   type        = bool
   default     = true
 }

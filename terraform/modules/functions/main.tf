@@ -24,6 +24,10 @@ locals {
     # sessions: a PDF export draws charts in a render worker (CHART_RENDER_MEMORY_MB) and lays out pages for
     # up to EXPORT_TIME_LIMIT_SECONDS (30 by default).
     sessions = { public = true, timeout = 120, memory = "2Gi", secrets = false, event = false }
+    # mcp: MCP over Streamable HTTP, an HTTP client of the public API (PUBLIC_BASE_URL, or MCP_API_BASE_URL) with
+    # its caller's own key: no store, no secret, no role of its own. It waits up to MCP_API_TIMEOUT_SECONDS (120 by
+    # default) for one answer (a question answered in full): the timeout leaves room for that.
+    mcp = { public = true, timeout = 180, memory = "512Mi", secrets = false, event = false }
   }
 
   # Cloud Run's deterministic URL of the pipeline function. Computed rather than read from the resource so

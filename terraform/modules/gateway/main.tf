@@ -119,13 +119,17 @@ resource "google_compute_backend_service" "function" {
   }
 }
 
+locals {
+  health_backend = google_compute_backend_service.function["health"].id
+  # The domain's default: the console bucket (console.tf) when there is one, else health.
+  site_backend = var.console ? google_compute_backend_bucket.console[0].id : local.health_backend
+}
+
 resource "google_compute_url_map" "api" {
   project = var.project_id
   name    = "${var.name_prefix}-api"
-  # What no route claims (another host, /api/v1/pipeline/...) goes to health, which answers the API's JSON 404
-  # (route_not_found), as the emulator does for the paths function_for() leaves unclaimed. Health's root-level
-  # routes (/, /live, /ready) answer there as well; a console bucket would take / over when there is one.
-  default_service = google_compute_backend_service.function["health"].id
+  # Another host goes to health, which answers the API's JSON 404 (route_not_found).
+  default_service = local.health_backend
 
   host_rule {
     hosts        = [var.domain]
@@ -133,14 +137,27 @@ resource "google_compute_url_map" "api" {
   }
 
   path_matcher {
-    name            = "api"
-    default_service = google_compute_backend_service.function["health"].id
+    name = "api"
+    # The web console's files take / and every path no route claims (as the emulator serves them at /); without
+    # the console, health answers there (its root-level /, /live, /ready, and the JSON 404 for the rest).
+    default_service = local.site_backend
 
     dynamic "path_rule" {
       for_each = local.paths_by_function
       content {
         paths   = path_rule.value
         service = google_compute_backend_service.function[path_rule.key].id
+      }
+    }
+
+    # With the console, an /api/v1/ path no function claims (/api/v1/pipeline/..., a typo) still gets the API's
+    # JSON 404 from health, never a bucket's page: path rules match the longest path, so every function's own
+    # /api/v1/<name>/* wins over this one.
+    dynamic "path_rule" {
+      for_each = var.console ? [local.unclaimed_api_paths] : []
+      content {
+        paths   = path_rule.value
+        service = local.health_backend
       }
     }
   }

@@ -7,3 +7,8 @@ output "base_url" {
   description = "The API's one origin (PUBLIC_BASE_URL)."
   value       = "https://${var.domain}"
 }
+
+output "console_bucket" {
+  description = "The bucket serving the web console at / (Cloud Build uploads console/ to it); empty without the console."
+  value       = var.console ? google_storage_bucket.console[0].name : ""
+}

@@ -24,4 +24,7 @@ locals {
   # One path rule per backend. Path rules are matched by the longest path, not in order, so the order of
   # these lists does not matter; sorted, the plan stays stable.
   paths_by_function = { for name, _ in var.services : name => sort([for path, fn in local.routes : path if fn == name]) }
+
+  # With the web console at / (console.tf), the rest of /api/v1/ still belongs to the API: health's JSON 404.
+  unclaimed_api_paths = ["${local.api_prefix}/*"]
 }

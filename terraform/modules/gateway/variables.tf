@@ -81,3 +81,15 @@ variable "log_sample_rate" {
     error_message = "log_sample_rate must be between 0 and 1."
   }
 }
+
+variable "console" {
+  description = "Serve the web console (console/) from a public bucket at / of the domain; /api/v1/* stays with the functions."
+  type        = bool
+  default     = true
+}
+
+variable "console_cdn" {
+  description = "Cache the console's files in Cloud CDN (the objects' Cache-Control decides what and how long)."
+  type        = bool
+  default     = false
+}

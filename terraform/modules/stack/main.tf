@@ -110,7 +110,7 @@ module "secrets" {
 
   project_id   = var.project_id
   name_prefix  = var.name_prefix
-  secret_names = var.secret_settings
+  secret_names = setunion(var.secret_settings, var.provider_key_secrets)
 
   depends_on = [google_project_service.api]
 }
@@ -150,6 +150,7 @@ module "gateway" {
   domain      = var.domain
   services    = module.functions.public_service_names
   cloud_armor = var.cloud_armor
+  console_cdn = var.console_cdn
   # convoinsight.web.gateway.EXTRA_ROUTES (tests/unit/test_terraform_gateway.py holds the two together).
   extra_routes = {
     "/api/v1/openapi.json" = "health"

@@ -37,3 +37,8 @@ output "cpu_boost_services" {
   description = "Cloud Run services given startup CPU boost, by function name (empty without startup_cpu_boost)."
   value       = module.functions.cpu_boost_services
 }
+
+output "console_bucket" {
+  description = "The bucket serving the web console at / of the domain (Cloud Build uploads console/ to it); empty without a domain."
+  value       = var.domain == "" ? "" : module.gateway[0].console_bucket
+}

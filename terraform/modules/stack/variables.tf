@@ -98,6 +98,17 @@ variable "secret_settings" {
   default     = ["LLM_API_KEY", "FERNET_KEY"]
 }
 
+variable "provider_key_secrets" {
+  description = "Keys of the providers the prompts' fallbacks use (litellm's <PROVIDER>_API_KEY, e.g. DEEPSEEK_API_KEY, OPENROUTER_API_KEY): one Secret Manager secret each, given to the functions that call models. A fallback whose key is absent is skipped without a request. Add each secret's value before the apply that lists it: a function cannot start on a secret with no version."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for n in var.provider_key_secrets : can(regex("^[A-Z][A-Z0-9]*_API_KEY$", n)) && n != "LLM_API_KEY"])
+    error_message = "provider_key_secrets: names like DEEPSEEK_API_KEY (<PROVIDER>_API_KEY); LLM_API_KEY is already a secret setting."
+  }
+}
+
 variable "extra_environment" {
   description = "More plain settings for every function (keys must be names from convoinsight.settings.SETTINGS)."
   type        = map(string)
@@ -164,6 +175,12 @@ variable "domain" {
 
 variable "cloud_armor" {
   description = "Put a Cloud Armor policy (WAF signatures, a per-address ceiling) in front of the load balancer's backends."
+  type        = bool
+  default     = false
+}
+
+variable "console_cdn" {
+  description = "Serve the web console's files (the bucket at / of the domain) through Cloud CDN."
   type        = bool
   default     = false
 }

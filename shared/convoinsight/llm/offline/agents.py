@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convoinsight.charts.suggest import suggest_spec
+from convoinsight.charts.titles import clean_title
 from convoinsight.llm.jsonout import extract_json
 from convoinsight.llm.offline import planner
 
@@ -65,22 +66,58 @@ def _orchestrator(ctx: dict[str, Any]) -> dict[str, Any]:
 def _manipulator(ctx: dict[str, Any]) -> dict[str, Any]:
     if ctx.get("error"):  # the planner's SQL is deterministic: retrying the same would fail the same way
         return {"sql": "", "explanation": "The offline planner cannot repair this query."}
-    plan = planner.plan_query(ctx.get("question", ""), ctx.get("datasets", []))
+    datasets = with_hints(ctx.get("datasets", []), ctx.get("value_hints") or [])
+    plan = planner.plan_query(ctx.get("question", ""), datasets)
     if plan is None:
         return {"sql": "", "explanation": "without a language model only simple single-table questions "
                                           "can be answered"}
     return {"sql": plan["sql"], "explanation": plan["explanation"]}
 
 
+def with_hints(datasets: list[dict[str, Any]], hints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The datasets with the values the server found in the data added to their columns' known values, so the
+    planner matches "carrier HA" as it matches a profiled top value (copies: the context is not changed)."""
+    if not hints:
+        return datasets
+    out = []
+    for d in datasets:
+        columns = []
+        for c in d.get("columns") or []:
+            found = [h["value"] for h in hints if h.get("table") == d.get("name") and h.get("column") == c.get("name")
+                     and isinstance(h.get("value"), str)]
+            known = {str(t.get("value")) for t in c.get("top_values") or [] if isinstance(t, dict)}
+            extra = [{"value": v, "count": 0} for v in found if v not in known]
+            columns.append({**c, "top_values": [*(c.get("top_values") or []), *extra]} if extra else c)
+        out.append({**d, "columns": columns})
+    return out
+
+
 def _visualizer(ctx: dict[str, Any]) -> dict[str, Any]:
-    title = ctx.get("question", "").strip().rstrip("?")[:80]
-    spec = suggest_spec(ctx.get("columns", []), ctx.get("chart", "auto"), ctx.get("row_count", 0), title)
+    title = clean_title(ctx.get("question", ""))
+    chart, columns = ctx.get("chart", "auto"), ctx.get("columns", [])
+    numeric = [c for c in columns if c.get("dtype") in ("integer", "float", "decimal")]
+    if chart == "table" and ctx.get("chart_hint", "auto") == "auto" and len(columns) == 3 and len(numeric) == 1:
+        # The planner says "table" for two dimensions and a measure; the user did not: a grouped bar shows it.
+        chart = "auto"
+    spec = suggest_spec(columns, chart, ctx.get("row_count", 0), title)
     return {"spec": spec, "title": title}
 
 
 def _analyzer(ctx: dict[str, Any]) -> dict[str, Any]:
+    # ``rows`` is a sample; ``result_stats`` (when the engine computed them) cover every row of the result.
     return planner.summarize(ctx.get("question", ""), ctx.get("columns", []), ctx.get("rows", []),
-                             ctx.get("row_count", 0))
+                             ctx.get("row_count", 0), _whole_stats(ctx))
+
+
+def _whole_stats(ctx: dict[str, Any]) -> dict[str, Any] | None:
+    """The prompt's ``result_stats`` with each measure's position in ``columns`` (the prompt names them)."""
+    stats = ctx.get("result_stats")
+    if not isinstance(stats, dict):
+        return None
+    names = [str(c.get("name")) for c in ctx.get("columns", [])]
+    measures = [{**m, "index": names.index(m["name"])} for m in stats.get("measures", [])
+                if isinstance(m, dict) and m.get("name") in names]
+    return {**stats, "measures": measures}
 
 
 def _compiler(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Offline planner: a deterministic stand-in for the LLM when no model is configured.
 
 ``plan_query`` turns a question into one single-table aggregate SQL statement (Polars SQL,
-postgres-like), ``summarize`` describes its result using only numbers found in the rows (or their
-total, shares and differences, so the grounding check passes), ``follow_ups`` proposes questions it
+postgres-like), ``summarize`` describes its result using only numbers found in the rows or in the
+engine's statistics of the whole result (or their total, shares and differences, so the grounding
+check passes), ``follow_ups`` proposes questions it
 can itself answer, and ``capabilities`` says honestly what it can do. All pure functions.
 """
 
@@ -13,7 +14,7 @@ import re
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from .question import NON_ADDITIVE, TEMPORAL, UNIT_WORDS, Col, Query, make_col, parse, snake
+from .question import NON_ADDITIVE, TEMPORAL, UNIT_WORDS, Col, Query, make_cols, parse, snake
 
 _AGG_SQL = {"sum": "SUM", "avg": "AVG", "min": "MIN", "max": "MAX", "median": "MEDIAN"}
 _ALIAS = {"sum": "total", "avg": "avg", "min": "min", "max": "max", "median": "median"}
@@ -287,41 +288,54 @@ def _is_dim(col: dict, rows: list, i: int) -> bool:
     return not any(_num(r[i]) is not None for r in rows)
 
 
-def _ranking(question: str, label: str, pts: list, partial: bool, additive: bool) -> tuple[str, list]:
+def _ranking(question: str, label: str, pts: list, partial: bool, additive: bool,
+             whole: dict | None = None) -> tuple[str, list]:
     values = [v for _, v in pts]
     hi, lo = max(pts, key=lambda p: p[1]), min(pts, key=lambda p: p[1])
-    if len(pts) == 1:
+    total = sum(values)
+    if whole and whole.get("max") is not None and whole.get("min") is not None:
+        # The engine's figures over every row: the leader and the range may lie beyond the rows shown.
+        hi, lo = (whole.get("max_at"), whole["max"]), (whole.get("min_at"), whole["min"])
+        total, partial = whole.get("total"), False
+    if len(pts) == 1 and not whole:
         place = "last" if _ASC_Q.search(question or "") else "first"
         return f"{fmt(pts[0][0])} ranks {place} on {label} with {fmt(pts[0][1])}.", []
     ascending = values == sorted(values) and values != sorted(values, reverse=True)
     lead = lo if ascending else hi
     summary = f"{fmt(lead[0])} is {'lowest' if ascending else 'highest'} on {label} with {fmt(lead[1])}"
-    if pts[0] is lead:
+    if len(pts) > 1 and pts[0][1] == lead[1]:
         summary += f", followed by {fmt(pts[1][0])} ({fmt(pts[1][1])})"
     insights = []
-    total = sum(values)
     # A share of a partial result would be a share of an arbitrary subset, which the grounding check
-    # (rightly) cannot verify against the result: state shares only when every row is here.
-    if additive and total > 0 and lo[1] >= 0 and not partial:
+    # (rightly) cannot verify against the result: state shares only of the whole result's total.
+    if additive and total and total > 0 and lo[1] >= 0 and not partial:
         insights.append(f"{fmt(lead[0])} makes up {fmt(round(100 * lead[1] / total, 2))}% of the combined "
                         f"{label} in this result ({fmt(_tidy(total))}).")
-    insights.append(f"The gap between the highest ({fmt(hi[0])}, {fmt(hi[1])}) and the lowest "
-                    f"({fmt(lo[0])}, {fmt(lo[1])}) is {fmt(_tidy(hi[1] - lo[1]))}.")
+    if hi[1] != lo[1]:
+        insights.append(f"The gap between the highest ({fmt(hi[0])}, {fmt(hi[1])}) and the lowest "
+                        f"({fmt(lo[0])}, {fmt(lo[1])}) is {fmt(_tidy(hi[1] - lo[1]))}.")
     return summary + ".", insights
 
 
-def _trend(label: str, pts: list, partial: bool, additive: bool) -> tuple[str, list]:
+def _trend(label: str, pts: list, partial: bool, additive: bool, whole: dict | None = None) -> tuple[str, list]:
     (t0, v0), (t1, v1) = pts[0], pts[-1]
-    if len(pts) == 1:
-        return f"{_cap(label)} in {fmt(t0)}: {fmt(v0)}.", []
     hi, lo = max(pts, key=lambda p: p[1]), min(pts, key=lambda p: p[1])
+    total = _tidy(sum(v for _, v in pts))
+    if whole and whole.get("first") and whole.get("last"):
+        # First and last in time, extremes and total over the whole period, whatever part is displayed.
+        (t0, v0), (t1, v1) = ((whole[e]["at"], whole[e]["value"]) for e in ("first", "last"))
+        hi, lo = (whole.get("max_at"), whole["max"]), (whole.get("min_at"), whole["min"])
+        total, partial = whole.get("total"), False
+    elif len(pts) == 1:
+        return f"{_cap(label)} in {fmt(t0)}: {fmt(v0)}.", []
     move = "unchanged" if v1 == v0 else f"{'up' if v1 > v0 else 'down'} {fmt(_tidy(abs(v1 - v0)))}"
     summary = f"{_cap(label)} went from {fmt(v0)} in {fmt(t0)} to {fmt(v1)} in {fmt(t1)} ({move})."
     insights = [f"The highest {label} was {fmt(hi[1])} in {fmt(hi[0])}.",
                 f"The lowest {label} was {fmt(lo[1])} in {fmt(lo[0])}."]
-    if additive and not partial:
-        total = _tidy(sum(v for _, v in pts))
-        insights.append(f"Summed over the whole period, {label} comes to {fmt(total)}.")
+    if whole and whole.get("trend") in ("rising", "falling"):
+        insights.append(f"Over the whole period the trend is {whole['trend']}.")
+    if additive and not partial and total is not None:
+        insights.append(f"Summed over the whole period, {label} comes to {fmt(_tidy(total))}.")
     return summary, insights
 
 
@@ -330,8 +344,16 @@ def _tidy(value: float) -> float | int:
     return round(value) if abs(value - round(value)) < 1e-9 else value
 
 
-def summarize(question: str, columns: list[dict], rows: list[list], row_count: int) -> dict:
-    """Describe a result using only numbers from the rows or their total, shares and differences."""
+def _whole(stats: dict | None, index: int) -> dict | None:
+    """The engine's statistics of result column ``index`` over the whole result, if it computed them."""
+    return next((m for m in (stats or {}).get("measures", []) if m.get("index") == index), None)
+
+
+def summarize(question: str, columns: list[dict], rows: list[list], row_count: int,
+              stats: dict | None = None) -> dict:
+    """Describe a result using only numbers found in the rows, or the whole-result ``stats`` the engine
+    computed (``sql/stats.py``): extremes, totals, shares and first-to-last changes of every row, not
+    of the rows shown. Without them, figures of a partial result are limited to its cells."""
     if not rows or not columns:
         return {"summary": "The query returned no rows, so there is nothing to summarise.", "insights": []}
     columns = [{"name": str(c.get("name")), "dtype": _dtype(c)} for c in columns]
@@ -339,6 +361,8 @@ def summarize(question: str, columns: list[dict], rows: list[list], row_count: i
     rows = [[_coerce(v, numeric[i]) for i, v in enumerate(r[: len(columns)])] for r in rows]
     partial = (row_count or 0) > len(rows)
     note = ["Only part of the result is shown here, so the figures cover the rows shown."] if partial else []
+    whole_note = [f"Figures cover all {fmt(row_count)} rows of the result, not only those shown."] if partial \
+        else []
     dims = [i for i, c in enumerate(columns) if _is_dim(c, rows, i)]
     if len(rows) == 1 and (not dims or len(dims) == len(columns)):
         text = "; ".join(f"{_words(c['name'])}: {fmt(v)}" for c, v in zip(columns, rows[0], strict=False))
@@ -349,22 +373,31 @@ def summarize(question: str, columns: list[dict], rows: list[list], row_count: i
         if not pts:
             return {"summary": f"No {_words(name)} values were returned.", "insights": note}
         additive = not re.match(r"(avg|mean|min|max|median|distinct)_", name)
+        whole = _whole(stats, 1)
         if columns[0]["dtype"] in TEMPORAL or columns[0]["name"] in UNIT_WORDS:
-            summary, insights = _trend(_words(name), pts, partial, additive)
+            summary, insights = _trend(_words(name), pts, partial, additive, whole)
         else:
-            summary, insights = _ranking(question, _words(name), pts, partial, additive)
-        return {"summary": summary, "insights": insights + note}
+            summary, insights = _ranking(question, _words(name), pts, partial, additive, whole)
+        return {"summary": summary, "insights": insights + (whole_note if whole else note)}
     # Anything else (row listings, two groupings): describe the first row and each measure's range.
     first = ", ".join(f"{_words(c['name'])} {fmt(v)}" for c, v in zip(columns, rows[0], strict=False))
-    insights = []
+    insights, all_whole = [], True
     at = (lambda r: f" ({fmt(r[dims[0]])})") if dims else (lambda r: "")
     for i, c in enumerate(columns):
         vals = [(r, v) for r in rows if (v := _num(r[i])) is not None]
         if i in dims or len({v for _, v in vals}) < 2 or len(insights) >= 3:
             continue
+        whole = _whole(stats, i)
+        if whole and whole.get("min") is not None and whole.get("max") is not None:
+            lo_at, hi_at = (f" ({fmt(whole[k])})" if whole.get(k) is not None else "" for k in ("min_at", "max_at"))
+            insights.append(f"{_cap(_words(c['name']))} ranges from {fmt(whole['min'])}{lo_at}"
+                            f" to {fmt(whole['max'])}{hi_at}.")
+            continue
+        all_whole = False
         (rh, vh), (rl, vl) = max(vals, key=lambda p: p[1]), min(vals, key=lambda p: p[1])
         insights.append(f"{_cap(_words(c['name']))} ranges from {fmt(vl)}{at(rl)} to {fmt(vh)}{at(rh)}.")
-    return {"summary": f"The first result row has {first}.", "insights": insights + note}
+    return {"summary": f"The first result row has {first}.",
+            "insights": insights + (whole_note if insights and all_whole else note)}
 
 
 # --- follow-ups and capabilities -----------------------------------------------------------------
@@ -390,7 +423,7 @@ def follow_ups(question: str, datasets: list[dict], plan: dict | None) -> list[s
     if not datasets:
         return []
     ds = next((d for d in datasets if plan and d.get("name") == plan.get("table")), datasets[0])
-    cols = [make_col(c) for c in ds.get("columns") or []]
+    cols = make_cols(ds)
     q = parse(question, [ds]) if plan else None
     phrase = _phrase(q, ds, cols)
     grouped = {c.name for c in q.groups} if q else set()

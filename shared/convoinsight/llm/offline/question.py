@@ -37,7 +37,19 @@ EXPANSIONS = {
     "rev": {"revenue"}, "yr": {"year"}, "dt": {"date"}, "carrier": {"airline"},
     "revenue": {"sale", "income", "turnover", "earning"}, "distance": {"mile", "mileage"},
     "delay": {"late", "lateness"}, "customer": {"client"}, "product": {"item"},
+    "min": {"minimum", "lowest"}, "max": {"maximum", "highest"}, "exp": {"expectancy"}, "pop": {"population"},
+    "percap": {"capita"}, "lbs": {"pound"}, "lb": {"pound"}, "mpg": {"mile", "gallon"},
 }  # fmt: skip
+# Unit suffixes (body_mass_g, weight_in_lbs) and modifiers (temp_max) are never a column's head noun: "body mass"
+# names body_mass_g, "temperature" is temp_max or temp_min.
+UNIT_SUFFIXES = {"mm", "cm", "km", "m", "g", "kg", "lb", "lbs", "oz", "usd", "eur", "gbp", "pct", "sec", "ms", "hrs",
+                 "min", "max", "avg", "mean", "total", "sum"}
+# Words that name a derived quantity (a ratio, a change, a running total) no single aggregate computes: unless a
+# column is called that, the question is beyond the planner.
+DERIVED = {"ratio", "fraction", "percent", "rate", "growth", "grew", "grow", "change", "changed", "difference",
+           "increase", "increased", "decrease", "decreased", "cumulative", "running", "return", "returns",
+           "correlation", "correlated", "relationship", "variance", "deviation", "stddev", "percentile",
+           "drop", "dropped", "rise", "rose", "fell", "improve", "improved", "declined", "decline"}
 
 UNIT_WORDS = {
     "hour": "hour", "hourly": "hour", "day": "day", "daily": "day", "date": "day",
@@ -68,7 +80,12 @@ NUMBER_WORDS = {w: i + 1 for i, w in enumerate(
     "seventeen eighteen nineteen twenty".split())}
 # Measures where a sum is meaningless, so "which X has the highest delay" ranks by the average.
 NON_ADDITIVE = {"delay", "rate", "ratio", "price", "pct", "percent", "percentage", "score", "age",
-                "temperature", "temp", "avg", "average", "mean", "margin", "rating", "speed", "lat", "lon"}
+                "temperature", "temp", "avg", "average", "mean", "margin", "rating", "speed", "lat", "lon",
+                # attributes of one thing (a penguin's mass, a car's horsepower, a country's life expectancy):
+                # their sum over a group means nothing, their average does
+                "mass", "weight", "length", "depth", "width", "height", "size", "horsepower", "acceleration",
+                "gallon", "mpg", "capita", "percap", "expectancy", "exp", "wind", "displacement", "humidity",
+                "pressure", "latitude", "longitude", "elevation", "altitude", "density", "bmi", "grade"}
 MONTH_NAMES = {"january", "february", "march", "april", "june", "july", "august", "september",
                "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
                "sep", "sept", "oct", "nov", "dec"}
@@ -78,10 +95,12 @@ MONTH_NAMES = {"january", "february", "march", "april", "june", "july", "august"
 _BEYOND = re.compile(
     r"\b(why|predict\w*|forecast\w*|project(ion|ed)|will\s+be|what\s+if|correlat\w*|caus\w*|should|"
     r"recommend\w*|join\w*|merge\w*|combine\s+(the\s+)?(tables|datasets)|"
-    r"(more|less|greater|fewer|larger|smaller|higher|lower|other)\s+than|at\s+(least|most)\s+-?\d|"
-    r"(above|below|over|under|exceed\w*|between)\s+-?\d|not|except|excluding|exclude|without|"
+    r"(more|less|greater|fewer|larger|smaller|higher|lower|other)\s+than|at\s+(least|most)\s+-?\d+|"
+    r"(above|below|over|under|exceed\w*|between)\s+(the\s+)?(-?\d+|average|mean|median)|not|except|excluding|"
+    r"exclude|without|day\s+of\s+(the\s+)?week|weekdays?|weekends?|hour\s+of\s+(the\s+)?day|per\s+capita\s+growth|"
     r"(last|past|previous|this|next|current)\s+(\d+\s+)?(hours?|days?|weeks?|months?|quarters?|years?)|"
-    r"yesterday|today|tomorrow|ytd|since|before|after|until)\b|[<>=]",
+    r"yesterday|today|tomorrow|ytd|since|before|after|until|whose|who\s+have|that\s+have|which\s+have|"
+    r"(are|is|were|was)\s+(late|delayed|early|female|male|missing|empty|null))\b|[<>=]",
     re.I,
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -127,16 +146,21 @@ class Col:
     top: list  # [(value, count)] most frequent string values
     lo: object
     hi: object
+    ident: bool = False  # an identifier (customer_id, a flights table's flight number): counted, never summed
 
     @property
     def numeric(self) -> bool:
         return self.dtype in NUMERIC
 
     @property
+    def calendar(self) -> bool:
+        return self.dtype == "integer" and snake(self.name) in UNIT_WORDS
+
+    @property
     def groupable(self) -> bool:
         # Integer columns double as categories only when they look like codes or calendar parts
         # (nycflights' month/day); wide ones such as distance are measures.
-        if self.dtype in ("string", "boolean"):
+        if self.dtype in ("string", "boolean") or self.ident:
             return True
         return self.dtype == "integer" and (self.distinct <= 50 or snake(self.name) in UNIT_WORDS)
 
@@ -156,6 +180,7 @@ class Query:
     share: bool = False
     count_noun: str | None = None
     join: tuple | None = None  # (lookup table, key column): FROM table JOIN lookup USING (key)
+    doubt: str | None = None  # why this reading may be wrong (an ambiguous column, an unknown modifier): refuse
 
 
 # Tokens too generic to identify a column on their own: "on time" must not pick air_time.
@@ -163,15 +188,46 @@ _GENERIC = {"time", "date", "hour", "day", "week", "month", "year", "id", "code"
             "number", "type"}
 
 
+def tokens(name: str) -> list:
+    """A name's words: snake_case, spaces and camelCase (lifeExp, gdpPercap) all split."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name)).replace("_", " ")
+    return [singular(t) for t in _WORD.findall(spaced.lower())]
+
+
 def name_words(name: str) -> set:
-    return {singular(t) for t in _WORD.findall(name.replace("_", " ").lower())}
+    return set(tokens(name))
+
+
+_ID_TAILS = {"id", "code", "key", "no", "number", "num", "nr", "zip", "phone"}
+
+
+def id_like(c: Col, table: str) -> bool:
+    """An identifier, whatever its type: a name ending in id/code/number (customer_id, zip), or an integer named
+    after the table's own rows (``flight`` in ``flights``: a flight number). Its sum or average means nothing."""
+    if c.dtype not in ("integer", "string"):
+        return False
+    toks = tokens(c.name)
+    if toks and toks[-1] in _ID_TAILS:
+        return True
+    return c.dtype == "integer" and snake(c.name) not in UNIT_WORDS and bool(set(toks) & name_words(table))
+
+
+def make_cols(ds: dict) -> list:
+    cols = [make_col(c) for c in ds.get("columns") or []]
+    for c in cols:
+        c.ident = id_like(c, ds.get("name") or "")
+    return cols
 
 
 def make_col(c: dict) -> Col:
-    own = name_words(c["name"])
-    toks = own | name_words(c.get("label") or "")
-    ordered = [singular(t) for t in _WORD.findall(c["name"].replace("_", " ").lower())]
-    head = next((t for t in reversed(ordered) if t not in _GENERIC), None)
+    label = c.get("label") or ""
+    # The label keeps the header's case (lifeExp), which the name lost (lifeexp): its words are the better split.
+    same = bool(label) and snake(label).replace("_", "") == snake(c["name"]).replace("_", "")
+    ordered = tokens(label) if same else tokens(c["name"])
+    meaningful = [t for t in ordered if t not in UNIT_SUFFIXES and t not in STOPWORDS] or ordered
+    own = set(meaningful)
+    toks = set(ordered) | name_words(c["name"]) | name_words(label)
+    head = next((t for t in reversed(meaningful) if t not in _GENERIC), None)
     heads = {head} | EXPANSIONS.get(head, set()) if head else set()
     words = toks.union(*(EXPANSIONS.get(t, set()) for t in toks))
     top = [(str(v["value"]), v.get("count") or 0) for v in c.get("top_values") or []
@@ -206,14 +262,22 @@ class _Words:
         return i
 
 
+_BRIDGES = {"per", "of", "in"}
+
+
 def _run(ws: _Words, j: int, col: Col) -> int:
     """How many consecutive free words starting at j name this column."""
     n = 0
     while ws.free(j + n) and ws.w[j + n] not in STOPWORDS and stems(ws.w[j + n]) & col.words:
         n += 1
+        # "miles per gallon", "weight in lbs": a short word between two words of the same column stays in it.
+        if ws.free(j + n) and ws.w[j + n] in _BRIDGES and ws.free(j + n + 1) and \
+                ws.w[j + n + 1] not in STOPWORDS and stems(ws.w[j + n + 1]) & col.words:
+            n += 1
     # Naming only part of a column counts when that part is its head noun: "delay" is dep_delay,
     # but "departure" alone or "time" alone (air_time) is not.
-    if 0 < n < col.ntok and not any(stems(w) & col.head for w in ws.w[j:j + n]):
+    named = sum(1 for w in ws.w[j:j + n] if w not in STOPWORDS)
+    if 0 < named < col.ntok and not any(stems(w) & col.head for w in ws.w[j:j + n]):
         return 0
     return n
 
@@ -227,6 +291,12 @@ def _best_at(ws: _Words, j: int, cols: list) -> tuple:
         if n and key > best_key:
             best, best_key = c, key
     return best, best_key[0]
+
+
+def _tied(ws: _Words, j: int, n: int, cols: list, chosen: Col) -> bool:
+    """Another column is named exactly as well by the phrase at j ("delay": dep_delay or arr_delay?)."""
+    key = (n, n / max(1, chosen.ntok))
+    return any(c is not chosen and _run(ws, j, c) == n and (n, n / max(1, c.ntok)) == key for c in cols)
 
 
 def _best_anywhere(ws: _Words, cols: list) -> tuple:
@@ -361,7 +431,8 @@ def _apply_bucket(ws: _Words, q: Query, cols: list, unit: str) -> bool:
         q.bucket = (col, _auto_unit(col) if unit == "auto" else unit)
         return True
     # No date column: a calendar-part integer column (nycflights' month) is the next best thing.
-    part = next((c for c in cols if c.dtype == "integer" and snake(c.name) == unit), None)
+    want = ("year", "quarter", "month", "week", "day") if unit == "auto" else (unit,)
+    part = next((c for u in want for c in cols if c.calendar and snake(c.name) == u), None)
     if part is None:
         return False
     q.groups.append(part)
@@ -411,8 +482,17 @@ def _groups_from_triggers(ws: _Words, q: Query, cols: list, state: dict) -> None
         k = j
         while ws.free(k) and (w[k] in AGG_WORDS or w[k] in _SKIP_IN_PHRASE):
             k += 1
+        if k == j and ws.free(k + 1) and (w[k], w[k + 1]) == ("number", "of"):
+            grouped_by = _best_at(ws, k + 2, cols)[0]
+            if grouped_by is not None and grouped_by.groupable and not grouped_by.ident:
+                ws.mark(k, k + 1)  # "by number of cylinders" groups by cylinders; it counts nothing
+                j = k = k + 2
         col, n = _best_at(ws, k, cols)
         if col is None:
+            by_rows = x == "by" and singular(ws.w[k]) in name_words(q.table)  # "top 5 origins by flights"
+            if x in ("by", "per", "each", "every") and ws.free(k) and not ws.w[k].isdigit() \
+                    and ws.w[k] not in _RANK_BY and not by_rows:
+                state["unknown_by"] = ws.w[k]  # "top 3 carriers by on-time percentage": by what we cannot tell
             continue
         phrase = range(k, k + n)
         last = w[k + n - 1]
@@ -421,7 +501,7 @@ def _groups_from_triggers(ws: _Words, q: Query, cols: list, state: dict) -> None
             if q.bucket or not {"date", "day", "time"} & {singular(w[p]) for p in phrase}:
                 continue
             q.bucket = (col, "day")
-        elif col.groupable and k == j and col not in q.groups:
+        elif col.groupable and k == j and col not in q.groups and not _ranked_quantity(ws, q, cols, col, k, n):
             q.groups.append(col)
             state.setdefault("group_src", "which" if x in ("which", "what") else "by")
             state.setdefault("plural", last != singular(last))
@@ -431,26 +511,58 @@ def _groups_from_triggers(ws: _Words, q: Query, cols: list, state: dict) -> None
             if other is not None and other.groupable and other not in q.groups and room:
                 q.groups.append(other)  # "by origin and carrier"
                 ws.mark(*range(a, a + 1 + m))
-        elif col.numeric:
+        elif col.numeric and not col.ident:
+            if _tied(ws, k, n, cols, col):
+                q.doubt = f"{' '.join(w[k:k + n])!r} could be more than one column"
             q.measures.append(col)
         else:
             continue
         ws.mark(i, *range(j, k), *phrase)
 
 
+_RANK_BY = {"number", "count", "counts", "frequency", "volume", "popularity", "rows", "records"}
+_ROW_NOUNS = {"rows", "records", "entries", "observations", "measurements", "readings", "lines"}
+
+
+def _ranked_quantity(ws: _Words, q: Query, cols: list, col: Col, k: int, n: int) -> bool:
+    """ "top 3 products by units": a small integer column after "by" in a ranking is the measure ranked by, not a
+    grouping, when the question names a category to rank as well."""
+    if not q.order or col.dtype != "integer" or col.ident or col.calendar:
+        return False
+    saved = list(ws.used)
+    ws.mark(*range(k, k + n))
+    other = _best_anywhere(ws, [c for c in cols if c.dtype in ("string", "boolean") or c.ident])[0]
+    ws.used = saved
+    return other is not None
+
+
 def _count_target(ws: _Words, q: Query, cols: list, j: int) -> None:
-    """What "how many <noun>" counts: distinct values of a category, a numeric total, or rows."""
+    """What "how many <noun>" counts: rows when the noun names the table's rows ("how many flights" in flights,
+    even beside a flight-number column), distinct values of a category or identifier, a numeric total, or rows."""
+    if ws.free(j) and ws.w[j].isalpha() and (singular(ws.w[j]) in name_words(q.table) or ws.w[j] in ("rows",
+                                                                                                     "records")):
+        q.count_noun = ws.w[j]
+        ws.mark(j)
+        return
     col, n = _best_at(ws, j, cols)
+    if col is not None and ws.free(j + n) and ws.w[j + n] in _ROW_NOUNS:
+        q.count_noun = ws.w[j + n]  # "how many price records": rows, whatever column names them
+        ws.mark(*range(j, j + n + 1))
+        return
     if col is not None and col.dtype in TEMPORAL and not {"date", "day", "time"} & col.words & {
         singular(x) for x in ws.w[j:j + n]
     }:
         col = None  # "how many orders" counts rows, it is not the distinct values of order_date
     if col is None:
         if ws.free(j) and ws.w[j].isalpha() and ws.w[j] not in STOPWORDS:
+            if ws.free(j + 1) and ws.w[j + 1].isalpha() and ws.w[j + 1] not in STOPWORDS:
+                q.doubt = f"{ws.w[j]!r} qualifies what is counted in a way the data does not show"  # "sunny days"
             q.count_noun = ws.w[j]
             ws.mark(j)
         return
-    if col.numeric and snake(col.name) not in UNIT_WORDS:
+    if _tied(ws, j, n, cols, col):
+        q.doubt = f"{' '.join(ws.w[j:j + n])!r} could be more than one column"
+    if col.numeric and not col.calendar and not col.ident:
         q.agg = "sum"  # "how many units" / "how many miles" means the total, not a row count
     else:
         q.agg = "distinct"
@@ -464,9 +576,12 @@ def parse(question: str, datasets: list) -> Query | None:
     if not text or _BEYOND.search(text) or re.search(r"\bq[1-4]\b|\bh[12]\b", text, re.I):
         return None
     ds = pick_table(text, datasets)
-    cols = [make_col(c) for c in (ds or {}).get("columns") or []]
+    cols = make_cols(ds or {})
     if not cols:
         return None
+    known = set().union(*(c.words for c in cols))
+    if any(w in DERIVED and singular(w) not in known for w in _WORD.findall(text.lower())):
+        return None  # a ratio, change or running total: no single aggregate answers it
     q = Query(table=ds["name"], columns=cols)
     ws = _Words(text)
     w = ws.w
@@ -509,10 +624,16 @@ def parse(question: str, datasets: list) -> Query | None:
             ws.mark(i, i + 1)
         elif x in AGG_WORDS and q.agg is None:
             q.agg = AGG_WORDS[x]
-            ws.mark(i)
+            state["agg_at"] = i
+            if _best_at(ws, i, cols)[1] < 2:  # "max temperature" is also temp_max's name: leave it to name it
+                ws.mark(i)
         elif x in SHARE_WORDS:
             q.share = True
             ws.mark(i)
+            before = w[i - 1] if i else ""
+            if ws.free(i - 1) and before.isalpha() and before not in STOPWORDS | set(AGG_WORDS) \
+                    and _best_at(ws, i - 1, cols)[0] is None and singular(before) not in name_words(q.table):
+                q.doubt = f"{before!r} qualifies the {x} in a way the data does not show"  # "on-time percentage"
         elif x in DESC_WORDS | ASC_WORDS:
             ws.mark(i)
             j = _noun_after(ws, i + 1)
@@ -539,7 +660,9 @@ def parse(question: str, datasets: list) -> Query | None:
         ws.mark(*range(j, j + n))
 
     if (q.order or q.share) and not q.groups and not q.bucket:
-        col, n, j = _best_anywhere(ws, [c for c in cols if c.dtype in ("string", "boolean")])
+        # An id by its name ("top 10 customer ids"), not a number named after the rows ("the longest flight").
+        named_ids = [c for c in cols if c.ident and tokens(c.name)[-1:] and tokens(c.name)[-1] in _ID_TAILS]
+        col, n, j = _best_anywhere(ws, [c for c in cols if c.dtype in ("string", "boolean")] + named_ids)
         if col is not None:
             q.groups.append(col)
             ws.mark(*range(j, j + n))
@@ -549,19 +672,32 @@ def parse(question: str, datasets: list) -> Query | None:
     if q.agg not in ("distinct",) and not (count and q.measures):
         allow = NUMERIC | (TEMPORAL if q.agg in ("min", "max") else set())
         pool = [c for c in cols if c.dtype in allow and c not in q.groups + q.measures
-                and snake(c.name) not in UNIT_WORDS]  # summing a month number is never meant
+                and snake(c.name) not in UNIT_WORDS and not c.ident]  # summing a month number or an id is never meant
         found_at = []
         while len(found_at) < 3:
             col, n, j = _best_anywhere(ws, pool)
             if col is None:
                 break
+            if _tied(ws, j, n, pool, col):
+                q.doubt = f"{' '.join(w[j:j + n])!r} could be more than one column"
             found_at.append((j, col))
             pool.remove(col)
             ws.mark(*range(j, j + n))
         q.measures += [c for _, c in sorted(found_at, key=lambda f: f[0])]  # in the order they were asked
-    if _unknown_name(ws, q):
+    state["rank_word"] = w[ranks[0]] if ranks else None
+    if _unknown_name(ws, q) or state.get("unknown_by") or q.doubt:
         return None
     return _finish(q, count, countish, numbers, state, w)
+
+
+def _names_rows(q: Query, w: list, at: int | None) -> bool:
+    """ "total flights" in flights: the word after the aggregate names the table's rows. "total rainfall" (no such
+    column) is not a row count, whatever else the question names."""
+    if at is None:
+        return False
+    rest = [x for x in w[at + 1:] if x not in _SKIP_IN_PHRASE and x != "number"]
+    return bool(rest) and (singular(rest[0]) in name_words(q.table) or rest[0] in ("rows", "records")
+                           or rest[0] == q.count_noun)
 
 
 def _unknown_name(ws: _Words, q: Query) -> bool:
@@ -570,6 +706,10 @@ def _unknown_name(ws: _Words, q: Query) -> bool:
     known = name_words(q.table).union(*(c.words for c in q.columns))
     return any(i and ws.free(i) and ws.text[start].isupper() and word not in STOPWORDS
                and singular(word) not in known for i, (word, start, _) in enumerate(ws.spans))
+
+
+# Rank words that name a quality of a measure, unlike "top", "most" or "busiest", which rank by a count.
+_MEASURE_RANKS = (DESC_WORDS | ASC_WORDS) - COUNTISH - {"top", "bottom", "most", "least"}
 
 
 def _finish(q: Query, count: bool, countish: bool, numbers: list, state: dict, w: list) -> Query | None:
@@ -582,7 +722,7 @@ def _finish(q: Query, count: bool, countish: bool, numbers: list, state: dict, w
         if q.measures:
             return None  # a counted thing plus a numeric column usually hides a condition
         q.agg = "count"
-    elif q.agg == "sum" and not q.measures and (q.count_noun or table_named):
+    elif q.agg == "sum" and not q.measures and _names_rows(q, w, state.get("agg_at")):
         q.agg = "count"  # "total flights"
     elif q.agg:
         if not q.measures:
@@ -590,10 +730,15 @@ def _finish(q: Query, count: bool, countish: bool, numbers: list, state: dict, w
     elif q.measures:
         if q.order and not grouped:
             q.agg = "rows" if numbers else ("max" if q.order == "desc" else "min")
+        elif q.order and state.get("group_src") == "by" and state.get("rank_word") in _MEASURE_RANKS \
+                and not numbers and not any(x in ("top", "bottom", "which", "what") for x in w):
+            q.agg = "max" if q.order == "desc" else "min"  # "heaviest weight per origin": each origin's heaviest
         else:  # a sum of delays or prices means nothing, so those default to the average
             q.agg = "avg" if any(c.words & NON_ADDITIVE for c in q.measures) else "sum"
     elif grouped and "best" in w and not (countish or q.count_noun):
         return None  # "the best carrier" has no measure we could rank by honestly
+    elif grouped and state.get("rank_word") in _MEASURE_RANKS and not (countish or q.count_noun):
+        return None  # "the heaviest species": heavy by which column? Counting rows would answer another question
     elif grouped and (q.order or q.share or countish or q.count_noun or table_named):
         q.agg = "count"
     elif (q.filters or q.year) and (q.count_noun or table_named):
@@ -604,6 +749,8 @@ def _finish(q: Query, count: bool, countish: bool, numbers: list, state: dict, w
         return None
     if q.agg not in ("distinct", "min", "max") and any(not c.numeric for c in q.measures):
         return None
+    if q.share and not grouped:
+        return None  # "what share of flights are late": a share of a condition, not of a breakdown
     if q.share and q.agg not in ("sum", "count"):
         q.share = False
     if q.agg == "rows":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from convoinsight.analysis.grounding import check_grounding
+from convoinsight.analysis.whole_result import prompt_view
 from convoinsight.llm.offline import planner
 from convoinsight.pipeline.context import dataset_view, history_view, result_sample
 from convoinsight.pipeline.deps import StageDeps
@@ -27,6 +28,7 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "row_count": table.get("row_count", 0),
         "table_preview": {"columns": table.get("columns", []), "rows": result_sample(table, 10) if table else []},
         "analysis": state.analysis,
+        "result_stats": prompt_view(state.result_stats) if state.result_stats else None,
         "chart_title": (state.chart or {}).get("title"),
     }
     notice = status_notice(state)
@@ -43,9 +45,12 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
     answer = str(out["answer"]).strip()
     verified = None
     if table:
-        # The final prose is checked too; here figures are flagged rather than cut out of the markdown.
+        # The final prose is checked too, against the same whole-result statistics as the analysis; here
+        # figures are flagged rather than cut out of the markdown. ``verified`` is true only when every
+        # number of both is a cell or a whole-result aggregate (README, "What `verified` promises").
         checked = check_grounding(answer, [], table["columns"], table["column_types"], table["rows"],
-                                  table["row_count"], complete=not table["truncated"], question=state.question)
+                                  table["row_count"], complete=not table["truncated"], question=state.question,
+                                  stats=state.result_stats)
         analysis_ok = (state.analysis or {}).get("verified", True)
         verified = checked.verified and analysis_ok
         if not checked.verified:

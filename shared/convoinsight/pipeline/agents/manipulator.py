@@ -3,6 +3,9 @@
 An execution error is fed back for another try (up to ``SQL_MAX_ATTEMPTS``). A refusal is fed back
 once with its reason, since models often reach for a construct we do not allow when an allowed one
 would do; a second refusal ends the question (the guard stays fail-closed).
+
+Before the first try, the question's words that no profile knows are looked up in the data (``value_hints``,
+see pipeline/value_hints.py), so a filter on a value outside the profile's top values is written as stored.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ import time
 from typing import Any
 
 from convoinsight.errors import SqlExecutionError, SqlRefused
+from convoinsight.pipeline import value_hints
 from convoinsight.pipeline.context import dataset_view, history_view
 from convoinsight.pipeline.deps import StageDeps
 from convoinsight.pipeline.state import JobState
-from convoinsight.sql.compile import compile_select, table_info
+from convoinsight.sources.federate import compile_context
+from convoinsight.sql.compile import compile_select
 
 MAX_REFUSALS = 2
 
@@ -24,8 +29,7 @@ def sql_error(code: str, message: str, stage: str) -> dict[str, str]:
 
 
 def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
-    tables = {d["name"]: table_info(d) for d in state.datasets}
-    columns = {d["name"]: [c["name"] for c in d.get("columns", [])] for d in state.datasets}
+    tables, columns = compile_context(state.datasets)
     context: dict[str, Any] = {
         "question": state.question,
         "instruction": (state.plan or {}).get("manipulator_prompt", state.question),
@@ -33,7 +37,10 @@ def run(state: JobState, deps: StageDeps) -> dict[str, Any]:
         "datasets": [dataset_view(d, state.question) for d in state.routed_datasets()],
         "error": None,
     }
-    update: dict[str, Any] = {"sql_status": "failed", "sql_error": None, "table": None}
+    hints, lookup_ms = value_hints.find(state.question, state.routed_datasets(), deps)
+    if hints:
+        context["value_hints"] = hints
+    update: dict[str, Any] = {"sql_status": "failed", "sql_error": None, "table": None, "lookup_ms": lookup_ms}
     refusals = 0
     for attempt in range(1, deps.settings.sql_max_attempts + 1):
         out = deps.ask("manipulator", context, state)
