@@ -74,3 +74,45 @@ def test_a_changed_file_shows_once_its_check_interval_passed(tmp_path, monkeypat
     clock[0] += FILE_CHECK_SECONDS
     assert store.get("router").version == 2
 
+
+class _Documents:
+    """The two collections the store reads: the pointers and the versions of the one edited agent."""
+
+    def __init__(self, edits: dict[str, str]):
+        from convoinsight.llm import prompt_records as records
+
+        self.records = records
+        self.pointers = [records.pointer(agent, mode="stored", version=2, source="edit", seq=1, user_id="admin",
+                                         at="2026-12-04T00:00:00Z") for agent in edits]
+        base = yaml.safe_load((DEFAULT_PROMPTS_DIR / "router.yaml").read_text(encoding="utf-8"))
+        self.versions = {records.versions(agent): records.version_doc(
+            agent, 2, {**base, "name": agent, "system": system}, source="edit", created_at=None, created_by=None,
+            note=None) for agent, system in edits.items()}
+
+    def list(self, collection):
+        assert collection == self.records.POINTERS
+        return list(self.pointers)
+
+    def get(self, collection, doc_id):
+        return self.versions.get(collection)
+
+
+def _services(edits: dict[str, str]):
+    return types.SimpleNamespace(settings=types.SimpleNamespace(prompts_check_seconds=3600.0), redis=None,
+                                 documents=_Documents(edits))
+
+
+def test_new_services_are_read_at_once_whatever_the_interval():
+    # New settings (another deployment's backends, a test's) must not serve the old backends' edits until
+    # the interval ends: a request made just after the switch reads the new pointers.
+    first, second = _services({}), _services({"router": "Route. SECOND"})
+    current = [first]
+    store = PromptStore(DEFAULT_PROMPTS_DIR, lambda: current[0])
+    assert store.get("router").source == "file"
+    current[0] = second
+    prompt = store.get("router")
+    assert (prompt.version, prompt.system) == (2, "Route. SECOND")
+    for _ in range(100):  # and with the same services, the interval holds: no read per get
+        store.get("router")
+    second.documents.pointers = []
+    assert store.get("router").version == 2

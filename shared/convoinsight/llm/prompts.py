@@ -175,14 +175,14 @@ class PromptStore:
     def _refresh(self) -> None:
         now = time.monotonic()
         interval = self._interval()
-        if not self._force and now - self._checked < interval:
+        if not self._force and now - self._checked < interval and self._same_source():
             return
         # One thread reads; the others keep serving what is known (unless nothing is yet).
         if not self._refresh_lock.acquire(blocking=self._source is None):
             return
         try:
             now = time.monotonic()
-            if not self._force and now - self._checked < interval:
+            if not self._force and now - self._checked < interval and self._same_source():
                 return
             self._checked = now
             try:
@@ -207,6 +207,13 @@ class PromptStore:
                 self._load(services, generation if answered else self._generation)
         finally:
             self._refresh_lock.release()
+
+    def _same_source(self) -> bool:
+        """Whether the services are still those the pointers were read from (new settings start afresh)."""
+        try:
+            return self._services() is self._source
+        except Exception:  # unavailable: keep serving what is known until the interval says to look
+            return True
 
     def _interval(self) -> float:
         source = self._source
