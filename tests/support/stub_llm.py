@@ -93,6 +93,9 @@ class StubLLM:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
+                # Said, not only done: a client that thinks the connection stays open puts it back in its pool,
+                # and its next request (another model on the same stub) can go out on a socket already closed.
+                self.send_header("Connection", "close")
                 self.end_headers()
                 cut = payload if isinstance(payload, Cut) else None
                 content = cut.reply[:cut.after] if cut else payload["choices"][0]["message"]["content"]
