@@ -182,9 +182,21 @@ def test_picks_the_matching_table_among_several(frames):
     "sum of tips per origin",
     # a share qualified in a way the data does not show
     "what is the on-time percentage for each carrier?", "market share by product", "cancellation share per origin",
+    # comparisons between groups are a yes/no judgement, not one aggregate (round 4)
+    "is revenue in the north bigger than in the south?", "are UA flights longer than AA flights",
+    "were widgets as profitable as gadgets",
+    # "which <noun>" ranks something no column names: ranking another grouping would answer another question
+    "which pilot flew the longest distance", "which salesperson sold the most units",
 ])
 def test_beyond_the_planner_returns_none(frames, question):
     assert ask(question, frames, "flights", "sales") is None
+
+
+def test_what_the_comparison_rules_leave_answered(frames):
+    # "as well as" is no comparison, and "which" before a column or a time unit still ranks it.
+    assert '"region"' in ask("total revenue as well as units by region", frames, "sales")["sql"]
+    assert ask("which origin had the most flights", frames, "flights")["sql"].startswith('SELECT "origin", COUNT(*)')
+    assert "DATE_TRUNC('month'" in ask("which month had the highest revenue", frames, "sales")["sql"]
 
 
 def test_join_questions_return_none(frames):

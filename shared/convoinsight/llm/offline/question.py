@@ -95,7 +95,8 @@ MONTH_NAMES = {"january", "february", "march", "april", "june", "july", "august"
 _BEYOND = re.compile(
     r"\b(why|predict\w*|forecast\w*|project(ion|ed)|will\s+be|what\s+if|correlat\w*|caus\w*|should|"
     r"recommend\w*|join\w*|merge\w*|combine\s+(the\s+)?(tables|datasets)|"
-    r"(more|less|greater|fewer|larger|smaller|higher|lower|other)\s+than|at\s+(least|most)\s+-?\d+|"
+    r"(more|less|greater|fewer|larger|smaller|higher|lower|other|\w{2,}er)\s+than|as\s+(?!well\b)\w+\s+as|"
+    r"at\s+(least|most)\s+-?\d+|"
     r"(above|below|over|under|exceed\w*|between)\s+(the\s+)?(-?\d+|average|mean|median)|not|except|excluding|"
     r"exclude|without|day\s+of\s+(the\s+)?week|weekdays?|weekends?|hour\s+of\s+(the\s+)?day|per\s+capita\s+growth|"
     r"(last|past|previous|this|next|current)\s+(\d+\s+)?(hours?|days?|weeks?|months?|quarters?|years?)|"
@@ -493,6 +494,8 @@ def _groups_from_triggers(ws: _Words, q: Query, cols: list, state: dict) -> None
             if x in ("by", "per", "each", "every") and ws.free(k) and not ws.w[k].isdigit() \
                     and ws.w[k] not in _RANK_BY and not by_rows:
                 state["unknown_by"] = ws.w[k]  # "top 3 carriers by on-time percentage": by what we cannot tell
+            elif x == "which" and k == j and _unknown_subject(ws, q, k):
+                state["unknown_by"] = ws.w[k]  # "which plane flew the most": no column names planes
             continue
         phrase = range(k, k + n)
         last = w[k + n - 1]
@@ -518,6 +521,16 @@ def _groups_from_triggers(ws: _Words, q: Query, cols: list, state: dict) -> None
         else:
             continue
         ws.mark(i, *range(j, k), *phrase)
+
+
+def _unknown_subject(ws: _Words, q: Query, k: int) -> bool:
+    """Whether the noun after "which" names something the table has no column for (its rows and time units
+    aside): ranking some other grouping instead would answer a question nobody asked."""
+    if not ws.free(k) or not ws.w[k].isalpha() or ws.w[k] in STOPWORDS or ws.w[k] in ("one", "ones"):
+        return False
+    word = singular(ws.w[k])
+    return word not in name_words(q.table) and word not in UNIT_WORDS and ws.w[k] not in _ROW_NOUNS \
+        and not any(word in c.words for c in q.columns)
 
 
 _RANK_BY = {"number", "count", "counts", "frequency", "volume", "popularity", "rows", "records"}
