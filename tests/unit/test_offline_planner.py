@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from convoinsight.analysis.grounding import check_grounding
 from convoinsight.datasets.profile import dtype_name, profile_table
-from convoinsight.llm.offline.planner import capabilities, follow_ups, plan_query, summarize
+from convoinsight.llm.offline.planner import capabilities, follow_ups, period_format, plan_query, summarize
 
 # --- data and profiles ---------------------------------------------------------------------------
 
@@ -213,6 +214,9 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?")
 def grounded(text: str, rows: list[list]) -> list[str]:
     """Numbers in text that are neither a cell nor a total, share (%) or difference of a column."""
     allowed = []
+    # A period's name ("March 2024", "Q1 2024") holds the year of a date in the rows: grounded by that date.
+    allowed += [float(y) for r in rows for v in r if not isinstance(v, (int, float))
+                for y in re.findall(r"^(\d{4})-\d{2}-\d{2}", str(v))]
     for i in range(len(rows[0]) if rows else 0):
         col = [float(r[i]) for r in rows if isinstance(r[i], (int, float)) and not isinstance(r[i], bool)]
         total = sum(col)
@@ -299,3 +303,40 @@ def test_follow_ups_are_answerable(frames, names, question):
 def test_capabilities_is_short_markdown():
     text = capabilities()
     assert text.count("\n- ") >= 4 and len(text) < 900
+
+
+# --- periods named as people say them ------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "values", "first"), [
+    ("month", [date(2024, 1, 1), date(2024, 2, 1)], "January 2024"),
+    ("order_month", ["2024-03-01", "2024-04-01T00:00:00"], "March 2024"),
+    ("quarter", [date(2023, 10, 1), date(2024, 1, 1)], "Q4 2023"),
+    ("year", ["2021-01-01 00:00:00", "2022-01-01"], "2021"),
+    ("week", [date(2024, 3, 4), date(2024, 3, 11)], "the week of 2024-03-04"),
+])
+def test_a_period_column_names_its_periods(name, values, first):
+    assert period_format(name, values)(values[0]) == first
+
+
+@pytest.mark.parametrize(("name", "values"), [
+    ("month", [date(2024, 1, 1), date(2024, 1, 15)]),  # a day inside a month: not a month bucket
+    ("year", [date(2024, 1, 1), date(2024, 6, 1)]),
+    ("quarter", [date(2024, 2, 1)]),
+    ("order_date", [date(2024, 1, 1), date(2024, 2, 1)]),  # the name does not say the unit
+    ("month", [1, 2, 3]),  # month numbers, not dates
+    ("month", ["2024-01-01T10:30:00"]),
+])
+def test_dates_that_are_not_periods_stay_dates(name, values):
+    assert period_format(name, values) is None
+
+
+def test_a_monthly_trend_names_months_and_stays_grounded():
+    columns = [{"name": "month", "dtype": "date"}, {"name": "total_revenue", "dtype": "float"}]
+    rows = [["2024-01-01", 25050.1], ["2024-02-01", 30870.46], ["2024-03-01", 17664.35]]
+    out = summarize("monthly revenue", columns, rows, 3)
+    assert out["summary"] == "Total revenue went from 25,050.1 in January 2024 to 17,664.35 in March 2024 " \
+                             "(down 7,385.75)."
+    assert "The highest total revenue was 30,870.46 in February 2024." in out["insights"]
+    result = check_grounding(out["summary"], out["insights"], ["month", "total_revenue"], ["date", "float"],
+                             rows, 3)
+    assert result.verified and result.unsupported == [], result.unsupported

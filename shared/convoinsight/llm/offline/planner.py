@@ -317,7 +317,56 @@ def _ranking(question: str, label: str, pts: list, partial: bool, additive: bool
     return summary + ".", insights
 
 
-def _trend(label: str, pts: list, partial: bool, additive: bool, whole: dict | None = None) -> tuple[str, list]:
+_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+                "November", "December")
+_MIDNIGHT_ISO = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?(?:Z|[+-]00:?00)?)?")
+
+
+def _as_day(value: object) -> date | None:
+    """A calendar day, from a date, a midnight datetime or their ISO text; None for anything else."""
+    if isinstance(value, datetime):
+        return value.date() if value.time() == time(0) else None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and (m := _MIDNIGHT_ISO.fullmatch(value.strip())):
+        try:
+            return date.fromisoformat(m[1])
+        except ValueError:
+            return None
+    return None
+
+
+def period_format(name: str, values: list):
+    """How to name the periods of a time column whose name says its unit ("month", "order_year") and whose
+    every value starts such a period: "March 2024", "Q2 2024", "2024", "the week of 2024-03-04". None when
+    the name or any value disagrees: the dates are then written as dates."""
+    words = set(re.split(r"[^a-z]+", name.lower()))
+    unit = next((u for u in ("quarter", "month", "year", "week") if u in words), None)
+    days = [_as_day(v) for v in values]
+    if unit is None or not days or any(d is None for d in days):
+        return None
+    if unit != "week" and any(d.day != 1 for d in days):
+        return None
+    if (unit == "year" and any(d.month != 1 for d in days)) or \
+            (unit == "quarter" and any(d.month not in (1, 4, 7, 10) for d in days)):
+        return None
+    names = {
+        "month": lambda d: f"{_MONTH_NAMES[d.month - 1]} {d.year}",
+        "quarter": lambda d: f"Q{(d.month - 1) // 3 + 1} {d.year}",
+        "year": lambda d: str(d.year),
+        "week": lambda d: f"the week of {d.isoformat()}",
+    }[unit]
+
+    def name_of(value: object) -> str:
+        day = _as_day(value)
+        return names(day) if day is not None else fmt(value)
+
+    return name_of
+
+
+def _trend(label: str, pts: list, partial: bool, additive: bool, whole: dict | None = None,
+           when=fmt) -> tuple[str, list]:
+    """``when`` names a point in time (``period_format``'s names, or the dates as they are)."""
     (t0, v0), (t1, v1) = pts[0], pts[-1]
     hi, lo = max(pts, key=lambda p: p[1]), min(pts, key=lambda p: p[1])
     total = _tidy(sum(v for _, v in pts))
@@ -327,11 +376,11 @@ def _trend(label: str, pts: list, partial: bool, additive: bool, whole: dict | N
         hi, lo = (whole.get("max_at"), whole["max"]), (whole.get("min_at"), whole["min"])
         total, partial = whole.get("total"), False
     elif len(pts) == 1:
-        return f"{_cap(label)} in {fmt(t0)}: {fmt(v0)}.", []
+        return f"{_cap(label)} in {when(t0)}: {fmt(v0)}.", []
     move = "unchanged" if v1 == v0 else f"{'up' if v1 > v0 else 'down'} {fmt(_tidy(abs(v1 - v0)))}"
-    summary = f"{_cap(label)} went from {fmt(v0)} in {fmt(t0)} to {fmt(v1)} in {fmt(t1)} ({move})."
-    insights = [f"The highest {label} was {fmt(hi[1])} in {fmt(hi[0])}.",
-                f"The lowest {label} was {fmt(lo[1])} in {fmt(lo[0])}."]
+    summary = f"{_cap(label)} went from {fmt(v0)} in {when(t0)} to {fmt(v1)} in {when(t1)} ({move})."
+    insights = [f"The highest {label} was {fmt(hi[1])} in {when(hi[0])}.",
+                f"The lowest {label} was {fmt(lo[1])} in {when(lo[0])}."]
     if whole and whole.get("trend") in ("rising", "falling"):
         insights.append(f"Over the whole period the trend is {whole['trend']}.")
     if additive and not partial and total is not None:
@@ -375,7 +424,11 @@ def summarize(question: str, columns: list[dict], rows: list[list], row_count: i
         additive = not re.match(r"(avg|mean|min|max|median|distinct)_", name)
         whole = _whole(stats, 1)
         if columns[0]["dtype"] in TEMPORAL or columns[0]["name"] in UNIT_WORDS:
-            summary, insights = _trend(_words(name), pts, partial, additive, whole)
+            ends = [whole[e].get("at") for e in ("first", "last") if isinstance(whole.get(e), dict)] if whole else []
+            extremes = [whole.get(e) for e in ("max_at", "min_at") if whole.get(e) is not None] if whole else []
+            times = [t for t, _ in pts] + ends + extremes
+            when = period_format(columns[0]["name"], times) or fmt
+            summary, insights = _trend(_words(name), pts, partial, additive, whole, when)
         else:
             summary, insights = _ranking(question, _words(name), pts, partial, additive, whole)
         return {"summary": summary, "insights": insights + (whole_note if whole else note)}
