@@ -134,6 +134,7 @@ def _overhead() -> dict:
     from convoinsight.datasets.profile import profile_table
     from convoinsight.datasets.readers import convert_file
     from convoinsight.settings import load_settings
+    from convoinsight.workers.pool import close_shared
 
     settings = load_settings({})
     with tempfile.TemporaryDirectory(prefix="convoinsight-bench-") as folder:
@@ -162,7 +163,7 @@ def _overhead() -> dict:
                 started = time.perf_counter()
                 fn()
                 timings[name].append((time.perf_counter() - started) * 1000)
-        ingest.ingest_pool(settings).close()
+        close_shared(pool=ingest.ingest_pool(settings))  # forgotten too: a later upload gets new workers
     result = {}
     for name, values in timings.items():
         result[f"{name}_ms_p50"] = round(percentile(values, 50), 2)

@@ -109,8 +109,10 @@ def load() -> dict:
     latencies = [t for _, t in results]
     target = GOAL_P95_OVER_IDEAL * CRITICAL_PATH_CALLS * LATENCY
     p95_over_ideal = percentile(latencies, 95) / (CRITICAL_PATH_CALLS * LATENCY)
-    return {"jobs": JOBS, "arrival_per_s": RATE_PER_SECOND,
-            "succeeded": sum(1 for s, _ in results if s == "succeeded"),
+    succeeded = sum(1 for s, _ in results if s == "succeeded")
+    if succeeded < JOBS:  # a failed job ends early: its latency would flatter the figure, so there is none
+        raise RuntimeError(f"only {succeeded} of {JOBS} jobs succeeded: {sorted({s for s, _ in results})}")
+    return {"jobs": JOBS, "arrival_per_s": RATE_PER_SECOND, "succeeded": succeeded,
             "e2e_s_p50": round(percentile(latencies, 50), 2), "e2e_s_p95": round(percentile(latencies, 95), 2),
             "target_s": target, "p95_over_ideal": round(p95_over_ideal, 2),
             "goal_p95_over_ideal": GOAL_P95_OVER_IDEAL, "at_goal_p95_over_ideal": p95_over_ideal <= GOAL_P95_OVER_IDEAL}

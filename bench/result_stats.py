@@ -50,6 +50,7 @@ def run() -> dict:
     from convoinsight.sql.execute import SqlLimits, engine_pool, run_select
     from convoinsight.sql.rewrite import TableInfo
     from convoinsight.sql.stats import plan_stats, read_stats
+    from convoinsight.workers.pool import close_shared
 
     settings = load_settings({})
     limits = SqlLimits.from_settings(settings)
@@ -77,5 +78,5 @@ def run() -> dict:
                                               "stats_ms_p50": round(s, 1), "stats_over_query": round(s / q, 2),
                                               "checked_rows": figures["row_count"]}
     finally:
-        pool.close()
+        close_shared(pool=pool)  # stopped and forgotten: the benchmarks after this one get new workers
     return out

@@ -80,6 +80,8 @@ def _session() -> str:
         body = {"domain": "shop", "prompt": QUESTIONS[n % len(QUESTIONS)], "model": "offline", "use_cache": False,
                 **({"session_id": session_id} if session_id else {})}
         answer = queries.post("/", headers=h, json=body).get_json()
+        if "session_id" not in answer:
+            raise RuntimeError(f"the question failed: {answer}")
         session_id, charts = answer["session_id"], charts + bool(answer["chart"])
     assert charts == TURNS, f"only {charts} of {TURNS} answers have a chart"
     return session_id

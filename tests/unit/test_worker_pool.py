@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from convoinsight.workers.pool import TaskFailed, WorkerCrashed, WorkerPool, WorkerTimeout
+from convoinsight.workers.pool import TaskFailed, WorkerCrashed, WorkerPool, WorkerTimeout, close_shared, shared_pool
 
 ENTRY = "tests.support.pool_tasks:run"
 
@@ -23,6 +23,20 @@ def test_results_come_back_and_workers_are_reused(pool):
     first = pool.run({"kind": "echo", "value": [1, "a"]}, 10)
     second = pool.run({"kind": "echo", "value": None}, 10)
     assert first["value"] == [1, "a"] and second["pid"] == first["pid"]  # the idle worker is reused
+
+
+def test_a_shared_pool_closed_by_its_user_is_replaced_at_the_next_use():
+    # A pool closed without close_shared (a benchmark, a shutdown hook) must not fail every later query
+    # of the process with "the pool is closed": the next caller gets new workers.
+    first = shared_pool(ENTRY, 1, variant="closed-by-user")
+    try:
+        assert first.run({"kind": "echo", "value": 1}, 10)["value"] == 1
+        first.close()
+        again = shared_pool(ENTRY, 1, variant="closed-by-user")
+        assert again is not first and again.run({"kind": "echo", "value": 2}, 10)["value"] == 2
+        assert shared_pool(ENTRY, 1, variant="closed-by-user") is again  # and it is kept while open
+    finally:
+        close_shared(ENTRY)
 
 
 def test_an_exception_in_the_task_is_reported_and_the_worker_stays(pool):

@@ -204,6 +204,10 @@ class WorkerPool:
             finally:
                 self._release(worker, worker.process.is_alive())
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -285,7 +289,7 @@ def shared_pool(entry: str, size: int, *, memory_bytes: int = 0, replace_on_erro
     key = (entry, size, memory_bytes, replace_on_error, variant)
     with _SHARED_LOCK:
         pool = _SHARED.get(key)
-        if pool is None:
+        if pool is None or pool.closed:  # closed by its user without close_shared: never hand that one out again
             pool = _SHARED[key] = WorkerPool(entry, size, memory_bytes=memory_bytes,
                                              replace_on_error=replace_on_error)
         return pool
