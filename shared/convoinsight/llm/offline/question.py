@@ -95,6 +95,8 @@ MONTH_NAMES = {"january", "february", "march", "april", "june", "july", "august"
 _BEYOND = re.compile(
     r"\b(why|predict\w*|forecast\w*|project(ion|ed)|will\s+be|what\s+if|correlat\w*|caus\w*|should|"
     r"recommend\w*|join\w*|merge\w*|combine\s+(the\s+)?(tables|datasets)|"
+    # Which way is "best" depends on what the measure means (a lower dose, a higher yield): a judgement.
+    r"(best|worst)(?![\s-]+sell\w*)|better|worse|"
     r"(more|less|greater|fewer|larger|smaller|higher|lower|other|\w{2,}er)\s+than|as\s+(?!well\b)\w+\s+as|"
     r"at\s+(least|most)\s+-?\d+|"
     r"(above|below|over|under|exceed\w*|between)\s+(the\s+)?(-?\d+|average|mean|median)|not|except|excluding|"
