@@ -386,6 +386,15 @@ class Settings:
             return configured[agent]
         return configured.get("*", shipped)
 
+    def __hash__(self) -> int:
+        # Settings key the process's lru caches (get_services and others, several times a request): the
+        # hash of ~100 fields is worked out once. Explicit, so the dataclass keeps it; equality is unchanged.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     def __repr__(self) -> str:  # never print secrets
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         if shown["llm_api_key"]:

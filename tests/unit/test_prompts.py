@@ -116,3 +116,25 @@ def test_new_services_are_read_at_once_whatever_the_interval():
         store.get("router")
     second.documents.pointers = []
     assert store.get("router").version == 2
+
+
+def test_one_question_checks_for_edits_once_and_sees_them_all_from_one_snapshot():
+    # A question's agents get their prompts from one look at the edits: a check per agent would cost a
+    # question six, and an edit landing between two of them would mix two deployments' prompts in one answer.
+    services, calls = _services({"router": "Route. EDIT", "compiler": "Compile. EDIT"}), []
+
+    def counted():
+        calls.append(1)
+        return services
+
+    store = PromptStore(DEFAULT_PROMPTS_DIR, counted)
+    store.get("router")  # the first read, outside any question
+    calls.clear()
+    pinned = store.pinned()
+    got = {agent: pinned.get(agent) for agent in AGENTS}
+    assert len(calls) == 1
+    assert got["router"].system == "Route. EDIT" and got["compiler"].system == "Compile. EDIT"
+    assert got["analyzer"].source == "file" and pinned.get("router") is got["router"]
+    services.documents.pointers = []  # an edit rolled back meanwhile: the question keeps what it started with
+    store.invalidate()
+    assert pinned.get("compiler").system == "Compile. EDIT" and store.get("compiler").source == "file"

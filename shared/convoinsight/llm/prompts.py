@@ -156,10 +156,14 @@ class PromptStore:
     def get(self, agent: str) -> Prompt:
         """The effective prompt of ``agent``: the current edit when there is one, else its file."""
         default = self.file_prompt(agent)
+        return self.current_edits().get(agent) or default
+
+    def current_edits(self) -> dict[str, Prompt]:
+        """The stored edits in effect, by agent (read again when due); never mutated, so safe to keep."""
         if self._services is None:
-            return default
+            return {}
         self._refresh()
-        return self._edits.get(agent) or default
+        return self._edits
 
     def pinned(self) -> PinnedPrompts:
         """A view that answers every ``get`` of one question with the same prompt (edits land between questions)."""
@@ -266,11 +270,15 @@ class PinnedPrompts:
     def __init__(self, store: PromptStore):
         self.store = store
         self._seen: dict[str, Prompt] = {}
+        self._edits: dict[str, Prompt] | None = None  # as of the question's first get: one check per question
 
     def get(self, agent: str) -> Prompt:
         prompt = self._seen.get(agent)
         if prompt is None:
-            prompt = self._seen[agent] = self.store.get(agent)
+            default = self.store.file_prompt(agent)
+            if self._edits is None:
+                self._edits = self.store.current_edits()
+            prompt = self._seen[agent] = self._edits.get(agent) or default
         return prompt
 
     def file_prompt(self, agent: str) -> Prompt:
