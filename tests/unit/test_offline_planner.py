@@ -190,6 +190,10 @@ def test_picks_the_matching_table_among_several(frames):
     "which pilot flew the longest distance", "which salesperson sold the most units",
     # "best" and "worst" rank in a direction only the measure's meaning tells (round 5)
     "which origin performs best on arrival delay", "the worst product by revenue", "is JFK better than LGA",
+    # a change with no time span, or "how much" of one, is a difference from a start nobody gave (round 6)
+    "how has revenue changed?", "how much did revenue change over time",
+    # a terse grouping of a measure the table lacks is no row count
+    "profit over time", "satisfaction by month", "fuel economy per origin",
 ])
 def test_beyond_the_planner_returns_none(frames, question):
     assert ask(question, frames, "flights", "sales") is None
@@ -201,6 +205,19 @@ def test_what_the_comparison_rules_leave_answered(frames):
     assert ask("which origin had the most flights", frames, "flights")["sql"].startswith('SELECT "origin", COUNT(*)')
     assert "DATE_TRUNC('month'" in ask("which month had the highest revenue", frames, "sales")["sql"]
     assert ask("top 3 best-selling products by units", frames, "sales") is not None  # "best-selling" is most sold
+    assert ask("flights per day", frames, "flights")["sql"].startswith("SELECT CAST(DATE_TRUNC('day'")
+
+
+@pytest.mark.parametrize(("question", "same_as"), [
+    ("How has total revenue changed over time?", "total revenue over time"),
+    ("how did revenue evolve over the years", "revenue over time"),
+    ("How have average units varied by month?", "average units by month"),
+    ("how does revenue look week over week", "revenue by week"),
+    ("How did revenue change from month to month?", "revenue by month"),
+])
+def test_how_a_measure_changed_over_time_is_its_series(frames, question, same_as):
+    got, expected = ask(question, frames, "sales"), ask(same_as, frames, "sales")
+    assert expected is not None and got is not None and got["sql"] == expected["sql"]
 
 
 def test_join_questions_return_none(frames):

@@ -585,9 +585,32 @@ def _count_target(ws: _Words, q: Query, cols: list, j: int) -> None:
     ws.mark(*range(j, j + n))
 
 
+# "How has X changed over time?" asks for X's series over time (its prose states the change from first to last);
+# "how much did X change" or a change with no time to follow stays a difference nobody gave a start for.
+_HOW_CHANGED = re.compile(
+    r"^\s*how\s+(?:has|have|did|does|do)\s+(?P<what>.+?)\s+"
+    r"(?:changed?|evolved?|developed?|trended|moved|varied|vary|looked|look)\s+"
+    r"(?P<when>over\s+time|over\s+the\s+(?:years|months)|through\s+the\s+years|across\s+the\s+years|"
+    r"(?:by|per|each|every|from|over)\s+(?:year|month|week|quarter|day)s?|"
+    r"(?:from\s+)?(?P<unit>year|month|week|quarter|day)\s+(?:over|to|by)\s+(?P=unit))\s*[?.!]*\s*$", re.I)
+
+
+def _as_series(text: str) -> str:
+    """ "How has the population of India changed over time?" -> "the population of India over time"."""
+    m = _HOW_CHANGED.match(text)
+    if m is None:
+        return text
+    when = m["when"].lower()
+    if m["unit"]:
+        when = f"by {m['unit'].lower()}"  # "year over year"
+    elif not when.startswith(("by", "per", "each", "every")):
+        when = "over time"
+    return f"{m['what']} {when}"
+
+
 def parse(question: str, datasets: list) -> Query | None:
     """Structure the question against the best-matching dataset, or None when it is beyond us."""
-    text = (question or "").strip()
+    text = _as_series((question or "").strip())
     if not text or _BEYOND.search(text) or re.search(r"\bq[1-4]\b|\bh[12]\b", text, re.I):
         return None
     ds = pick_table(text, datasets)
@@ -702,6 +725,9 @@ def parse(question: str, datasets: list) -> Query | None:
     state["rank_word"] = w[ranks[0]] if ranks else None
     if _unknown_name(ws, q) or state.get("unknown_by") or q.doubt:
         return None
+    known = name_words(q.table).union(*(c.words for c in q.columns))
+    state["unexplained"] = [x for i, x in enumerate(w) if ws.free(i) and x.isalpha() and x not in STOPWORDS
+                            and singular(x) not in known and singular(x) not in UNIT_WORDS]
     return _finish(q, count, countish, numbers, state, w)
 
 
@@ -758,8 +784,9 @@ def _finish(q: Query, count: bool, countish: bool, numbers: list, state: dict, w
         q.agg = "count"
     elif (q.filters or q.year) and (q.count_noun or table_named):
         q.agg = "count"
-    elif grouped and len(w) <= 4:
+    elif grouped and len(w) <= 4 and not state.get("unexplained"):
         q.agg = "count"  # "by region", "flights per day": terse grouping questions count rows
+        # ("fuel economy over time" names a measure the table lacks: counting rows would answer another question)
     else:
         return None
     if q.agg not in ("distinct", "min", "max") and any(not c.numeric for c in q.measures):
