@@ -24,6 +24,7 @@ from convoinsight.services import get_services
 from convoinsight.sessions import store as sessions
 from convoinsight.settings import DEFAULT_PROMPTS_DIR, get_settings, load_settings
 from tests.support.stub_llm import Cut, context_of
+from tests.support.token_sink import Recorder
 
 SQL = 'SELECT "region", SUM("revenue") AS revenue FROM sales GROUP BY "region" ORDER BY "region"'
 ANSWER = "**Revenue by region.** The \"North\" leads; see the table below.\n\n- one\n- two é ✓"
@@ -32,28 +33,6 @@ QUESTION = {"domain": "shop", "prompt": "total revenue by region"}
 
 
 # --- the pieces: one JSON field decoded as it streams, the draft that ends on the final text ----------------
-
-class Recorder:
-    """A token sink that keeps the events, and what a client would show after them."""
-
-    def __init__(self):
-        self.events: list[tuple[str, str]] = []
-
-    def token(self, text):
-        self.events.append(("token", text))
-
-    def reset(self, reason):
-        self.events.append(("reset", reason))
-
-    def flush(self):
-        self.events.append(("flush", ""))
-
-    def shown(self) -> str:
-        text = ""
-        for kind, value in self.events:
-            text = "" if kind == "reset" else text + value if kind == "token" else text
-        return text
-
 
 REPLIES = [
     COMPILER,

@@ -23,6 +23,7 @@ from convoinsight.pipeline.draft import AnswerDraft
 from convoinsight.settings import DEFAULT_PROMPTS_DIR, load_settings
 from tests.conftest import function_client
 from tests.support.stub_llm import Cut, Slow, Status
+from tests.support.token_sink import Recorder
 
 ROUTE = {"route": "data", "datasets": ["sales"], "chart": "bar", "analysis": True}
 COMPILER = json.dumps({"answer": "Revenue is highest in the North.", "follow_ups": ["And by month?"]})
@@ -172,28 +173,6 @@ def test_a_chain_of_slow_models_stops_at_its_time_bound(providers):
     assert set(meter.summary()["fallback_reasons"]) == {"timeout"}
 
 
-class Sink:
-    """What a streaming client receives: token and reset events."""
-
-    def __init__(self):
-        self.events: list[tuple[str, str]] = []
-
-    def token(self, text):
-        self.events.append(("token", text))
-
-    def reset(self, reason):
-        self.events.append(("reset", reason))
-
-    def flush(self):
-        self.events.append(("flush", ""))
-
-    def shown(self) -> str:
-        text = ""
-        for kind, value in self.events:
-            text = "" if kind == "reset" else text + value if kind == "token" else text
-        return text
-
-
 def test_a_streamed_answer_falls_back_without_leaving_the_failed_models_text(providers):
     make, stub = providers
     stub.always_model("stub-model", Cut(json.dumps({"answer": "PRIMARY half-written text that"}), 30))
@@ -201,7 +180,7 @@ def test_a_streamed_answer_falls_back_without_leaving_the_failed_models_text(pro
     stub.script_model("deepseek-chat", broken, broken)
     stub.always_model("openai/gpt-4o-mini", COMPILER)
     llm = make(LLM_MAX_RETRIES="0", LLM_FALLBACK_MODELS="compiler=deepseek/deepseek-chat|openrouter/openai/gpt-4o-mini")
-    sink = Sink()
+    sink = Recorder()
     draft, meter = AnswerDraft(sink), UsageMeter()
     out = llm.complete_json("compiler", {"q": 4}, model=None, meter=meter, draft=draft)
     assert out == json.loads(COMPILER)

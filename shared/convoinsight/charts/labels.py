@@ -109,18 +109,13 @@ def _title(name: str, agg: str | None, source: str | None, labels: dict[str, str
 
 def _projection(sql: str | None) -> dict[str, tuple[str | None, str | None]]:
     """``{output name: (aggregate or None, source column or None)}`` from the outermost SELECT."""
-    if not sql:
-        return {}
-    # Imported here: sqlglot is the visualizer's (and it already passed the guard), not every importer's.
-    from sqlglot import exp, parse_one
+    from convoinsight.charts.sql_projection import outer_select
 
-    try:
-        tree = parse_one(sql, read="postgres")
-    except Exception:  # sqlglot raises several error types; an unreadable SQL just means "no projection"
-        return {}
-    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    select = outer_select(sql)
     if select is None:
         return {}
+    from sqlglot import exp  # loaded by outer_select already
+
     out: dict[str, tuple[str | None, str | None]] = {}
     aggs = {exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max", exp.Median: "median",
             exp.Count: "count", exp.Stddev: "stddev", exp.Variance: "variance"}

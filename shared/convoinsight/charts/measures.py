@@ -18,18 +18,13 @@ def combine_rules(sql: str | None) -> dict[str, Combine]:
 
     A column missing from the answer is combined by sum, which is what stacking marks show.
     """
-    if not sql:
-        return {}
-    # Imported here: only the visualizer needs sqlglot, and it already passed the SQL guard.
-    from sqlglot import exp, parse_one
+    from convoinsight.charts.sql_projection import outer_select
 
-    try:
-        tree = parse_one(sql, read="postgres")
-    except Exception:  # sqlglot raises several error types; an unreadable SQL just means "unknown"
-        return {}
-    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    select = outer_select(sql)
     if select is None:
         return {}
+    from sqlglot import exp  # loaded by outer_select already
+
     rules: dict[str, Combine] = {}
     for projection in select.expressions:
         name = projection.alias_or_name
