@@ -43,16 +43,21 @@ def test_invalid_prompt_files_are_refused(broken):
         parse_prompt(broken, "test.yaml")
 
 
-def test_a_changed_file_is_reloaded(tmp_path):
-    shutil.copytree(DEFAULT_PROMPTS_DIR, tmp_path / "prompts")
-    store = PromptStore(tmp_path / "prompts", file_check_seconds=0)
-    assert store.get("router").version == 1
-    path = tmp_path / "prompts" / "router.yaml"
+def _edit_router_file(folder) -> None:
+    """router.yaml as version 2, with a modification time that cannot equal the one already read."""
+    path = folder / "router.yaml"
     data = yaml.safe_load(path.read_text())
     data["version"] = 2
     path.write_text(yaml.safe_dump(data))
     later = time.time() + 5
     os.utime(path, (later, later))
+
+
+def test_a_changed_file_is_reloaded(tmp_path):
+    shutil.copytree(DEFAULT_PROMPTS_DIR, tmp_path / "prompts")
+    store = PromptStore(tmp_path / "prompts", file_check_seconds=0)
+    assert store.get("router").version == 1
+    _edit_router_file(tmp_path / "prompts")
     assert store.get("router").version == 2
 
 
@@ -63,12 +68,7 @@ def test_a_changed_file_shows_once_its_check_interval_passed(tmp_path, monkeypat
     monkeypatch.setattr(prompts, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     store = PromptStore(tmp_path / "prompts")
     assert store.get("router").version == 1
-    path = tmp_path / "prompts" / "router.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["version"] = 2
-    path.write_text(yaml.safe_dump(data))
-    later = time.time() + 5
-    os.utime(path, (later, later))
+    _edit_router_file(tmp_path / "prompts")
     clock[0] += FILE_CHECK_SECONDS / 2
     assert store.get("router").version == 1  # within the interval: what was read
     clock[0] += FILE_CHECK_SECONDS

@@ -79,3 +79,25 @@ def test_readme_documents_every_setting():
     table_names = set(re.findall(r"^\| `([A-Z_]+)` \|", README.read_text(), re.MULTILINE))
     assert {s.name for s in SETTINGS} <= table_names, {s.name for s in SETTINGS} - table_names
     assert table_names <= {s.name for s in SETTINGS}, table_names - {s.name for s in SETTINGS}
+
+
+def test_settings_hash_once_and_a_pickled_copy_hashes_in_its_own_process():
+    # Settings key lru caches (get_services): the hash is cached on the object, so it must stay out of a
+    # pickled copy, whose process salts string hashes differently.
+    import dataclasses
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    settings = load_settings({})
+    assert hash(settings) == hash(settings) == hash(load_settings({}))
+    assert hash(dataclasses.replace(settings, log_level="DEBUG")) != hash(settings)
+    blob = pickle.dumps(settings)
+    assert "_hash" not in pickle.loads(blob).__dict__  # noqa: S301 - our own bytes
+    child = ("import pickle, sys; from convoinsight.settings import load_settings; "
+             "s = pickle.loads(sys.stdin.buffer.read()); fresh = load_settings({}); "
+             "print(s == fresh and hash(s) == hash(fresh) and len({s: 1, fresh: 2}) == 1)")
+    out = subprocess.run([sys.executable, "-c", child], input=blob, capture_output=True, timeout=60,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"}, check=True)
+    assert out.stdout.decode().strip() == "True", out.stderr.decode()[-500:]
